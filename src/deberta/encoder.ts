@@ -1,0 +1,95 @@
+/** The DeBERTa-v2/v3 encoder stack and the model (embeddings + encoder) as transformers' DebertaV2Model. */
+import * as tf from '@tensorflow/tfjs';
+import { Module } from '../layers/module';
+import { Embedding } from '../layers/embedding';
+import { LayerNorm } from '../layers/layer-norm';
+import { DebertaV2Config } from './config';
+import { AttentionContext } from './attention';
+import { DebertaLayer } from './layer';
+import { DebertaEmbeddings } from './embeddings';
+import { buildRelativePosition, disentangledIndices } from './relative-position';
+
+/** Added to masked attention scores; exp() of it underflows to exactly 0 as finfo.min does upstream. */
+const MASKED_SCORE = -1e30;
+
+export class DebertaV2Encoder extends Module {
+  readonly layers: DebertaLayer[] = [];
+  readonly relEmbeddings: Embedding | null;
+  readonly relNorm: LayerNorm | null;
+  /** Relative positions attend over [-span, span): position_buckets when bucketing, else max_relative_positions. */
+  readonly span: number;
+
+  constructor(readonly config: DebertaV2Config) {
+    super();
+    for (let i = 0; i < config.numHiddenLayers; i++) this.layers.push(this.addChild(`layer.${i}`, new DebertaLayer(config)));
+    this.span = config.positionBuckets > 0 ? config.positionBuckets : config.maxRelativePositions;
+    this.relEmbeddings = config.relativeAttention ? this.addChild('rel_embeddings', new Embedding(this.span * 2, config.hiddenSize)) : null;
+    this.relNorm =
+      config.relativeAttention && config.normRelEbd.includes('layer_norm')
+        ? this.addChild('LayerNorm', new LayerNorm(config.hiddenSize, config.layerNormEps))
+        : null;
+  }
+
+  /** Per-batch tensors shared by all layers; call inside the caller's tf.tidy. */
+  buildContext(mask: tf.Tensor2D, training: boolean): AttentionContext {
+    const [B, T] = mask.shape;
+    const H = this.config.numAttentionHeads;
+    {
+      const keyBias = tf.sub(1, mask).mul(MASKED_SCORE).reshape([B, 1, 1, T]);
+      const queryMask = mask.reshape([B, 1, T, 1]);
+      let relEmbeddings: tf.Tensor2D | null = null;
+      let c2pIndex: tf.Tensor1D | null = null;
+      let p2cIndex: tf.Tensor1D | null = null;
+      if (this.relEmbeddings) {
+        let rel = this.relEmbeddings.weight as tf.Tensor2D;
+        if (this.relNorm) rel = this.relNorm.apply(rel) as tf.Tensor2D;
+        relEmbeddings = rel;
+        const relPos = buildRelativePosition(T, T, this.config.positionBuckets, this.config.maxRelativePositions);
+        const { c2p, p2c } = disentangledIndices(relPos, T, this.span);
+        const span2 = 2 * this.span;
+        // Flat offsets into a [B*H, T, 2S] product: row (n, i) starts at (n*T + i) * 2S.
+        const c2pPattern = new Int32Array(T * T);
+        const p2cPattern = new Int32Array(T * T);
+        for (let i = 0; i < T; i++) {
+          for (let j = 0; j < T; j++) {
+            c2pPattern[i * T + j] = i * span2 + c2p[i * T + j];
+            // score[i][j] reads key j's row at p2c(j, i).
+            p2cPattern[i * T + j] = j * span2 + p2c[j * T + i];
+          }
+        }
+        const offsets = tf.range(0, B * H, 1, 'int32').mul(tf.scalar(T * span2, 'int32')).reshape([B * H, 1]);
+        c2pIndex = offsets.add(tf.tensor2d(c2pPattern, [1, T * T], 'int32')).reshape([-1]) as tf.Tensor1D;
+        p2cIndex = offsets.add(tf.tensor2d(p2cPattern, [1, T * T], 'int32')).reshape([-1]) as tf.Tensor1D;
+      }
+      return { batch: B, length: T, keyBias, queryMask, relEmbeddings, c2pIndex, p2cIndex, training };
+    }
+  }
+
+  apply(hidden: tf.Tensor3D, mask: tf.Tensor2D, training: boolean): tf.Tensor3D {
+    return tf.tidy(() => {
+      const ctx = this.buildContext(mask, training);
+      let h = hidden;
+      for (const layer of this.layers) h = layer.apply(h, ctx);
+      return h;
+    });
+  }
+}
+
+export class DebertaV2Model extends Module {
+  readonly embeddings: DebertaEmbeddings;
+  readonly encoder: DebertaV2Encoder;
+
+  constructor(readonly config: DebertaV2Config) {
+    super();
+    this.embeddings = this.addChild('embeddings', new DebertaEmbeddings(config));
+    this.encoder = this.addChild('encoder', new DebertaV2Encoder(config));
+  }
+
+  /** inputIds [B, T] int32, attentionMask [B, T] (0/1) -> last hidden state [B, T, hidden]. */
+  apply(inputIds: tf.Tensor2D, attentionMask: tf.Tensor2D, training = false): tf.Tensor3D {
+    return tf.tidy(() => {
+      const mask = attentionMask.toFloat() as tf.Tensor2D;
+      return this.encoder.apply(this.embeddings.apply(inputIds, mask, training), mask, training);
+    });
+  }
+}
