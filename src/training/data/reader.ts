@@ -1,0 +1,338 @@
+/**
+ * Streaming reader for training data files.
+ *
+ *   detectFormat(path)               -> { container, schema, gzip }
+ *   readTrainingExamples(path, opts) -> AsyncGenerator<TrainingExample>   (one record at a time)
+ *   readTrainingFile(path, opts)     -> { examples, skipped, errors, format }
+ *
+ * Containers: a top-level JSON array (`[...]`), JSON Lines (one JSON object per line) or CSV
+ * (header row first; used by NuNER). gzip-compressed files are recognized by their magic bytes.
+ * Nothing reads the file whole: bytes are decoded in 1 MiB chunks and cut into records by the
+ * splitters in stream-split.ts, so memory holds one chunk plus the record being parsed.
+ *
+ * Schemas (see formats.ts): `gliner` (`tokenized_text` + `ner`), `pilener` (`conversations`)
+ * and `nuner` (`input` + `output`). The schema is detected from the first record that parses and
+ * then applied to every record.
+ *
+ * Errors: a bad record raises a `TrainingDataError` naming the file, the position (line for
+ * JSONL; element index and its line for arrays; row and line for CSV) and the key inside the
+ * record. With `skipBad: true` such records are skipped and counted instead. Errors in the
+ * container itself (not a JSON array, an unterminated element, invalid UTF-8) are always fatal.
+ */
+import * as fs from 'fs';
+import * as zlib from 'zlib';
+import { ConvertOptions, DataSchema, RecordProblem, TrainingExample, classifyRecord, convertRecord } from './formats';
+import { CsvSplitter, JsonArraySplitter, JsonlSplitter, StreamSyntaxError } from './stream-split';
+
+export type DataContainer = 'json-array' | 'jsonl' | 'csv';
+
+export interface DataFormat {
+  container: DataContainer;
+  schema: DataSchema;
+  /** The file is gzip-compressed. */
+  gzip: boolean;
+}
+
+export interface ReadOptions extends ConvertOptions {
+  /** Skip records that fail to parse or validate (they are counted) instead of throwing. */
+  skipBad?: boolean;
+  /** Called for every skipped record (only with `skipBad`). */
+  onSkip?: (error: TrainingDataError) => void;
+  /** Use this schema / container instead of detecting them. */
+  schema?: DataSchema;
+  container?: DataContainer;
+  /** Stop after this many examples. */
+  limit?: number;
+  /**
+   * Leave out examples without any gold span (not counted as skipped). Upstream's NuNER script
+   * loses those records as a side effect (`zip(*[])` raises and the record is dropped); its
+   * GLiNER and Pile-NER paths keep them. Default false.
+   */
+  dropEmpty?: boolean;
+  /** Called for every example left out by `dropEmpty`. */
+  onDropEmpty?: () => void;
+}
+
+export interface ReadResult {
+  examples: TrainingExample[];
+  /** Number of records skipped with `skipBad`. */
+  skipped: number;
+  /** The first skipped records' errors (at most 20), for reporting. */
+  errors: TrainingDataError[];
+  /** Number of examples left out by `dropEmpty`. */
+  droppedEmpty: number;
+  format: DataFormat;
+}
+
+/** Where in a file a problem was found. */
+export interface RecordLocation {
+  /** Absent for problems found before the container is known (e.g. invalid UTF-8). */
+  container?: DataContainer;
+  /** 0-based record index (array element, JSONL record, CSV data row). */
+  index?: number;
+  /** 1-based line. */
+  line?: number;
+}
+
+/** A problem in a training file, with its location. `key` is '' when it concerns a whole record. */
+export class TrainingDataError extends Error {
+  constructor(
+    readonly file: string,
+    readonly location: RecordLocation,
+    readonly key: string,
+    readonly problem: string,
+  ) {
+    super(`${file}${formatLocation(location)}: ${key ? `${key}: ` : ''}${problem}`);
+    this.name = 'TrainingDataError';
+  }
+}
+
+function formatLocation(loc: RecordLocation): string {
+  const { container, index, line } = loc;
+  if (index === undefined) return line === undefined ? '' : ` line ${line}`;
+  switch (container) {
+    case 'jsonl':
+      return ` line ${line}`;
+    case 'json-array':
+      return ` element ${index}${line === undefined ? '' : ` (line ${line})`}`;
+    case 'csv':
+      return ` row ${index}${line === undefined ? '' : ` (line ${line})`}`;
+    default:
+      return ` record ${index}`;
+  }
+}
+
+const CHUNK_BYTES = 1 << 20;
+const MAX_REPORTED_ERRORS = 20;
+
+async function isGzip(file: string): Promise<boolean> {
+  const fh = await fs.promises.open(file, 'r');
+  try {
+    const buf = Buffer.alloc(2);
+    const { bytesRead } = await fh.read(buf, 0, 2, 0);
+    return bytesRead === 2 && buf[0] === 0x1f && buf[1] === 0x8b;
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Decoded text of `file` in chunks. Invalid UTF-8 is an error; a leading BOM is dropped. */
+async function* textChunks(file: string, gzip: boolean): AsyncGenerator<string> {
+  const raw = fs.createReadStream(file, { highWaterMark: CHUNK_BYTES });
+  let stream: NodeJS.ReadableStream = raw;
+  if (gzip) {
+    const gunzip = zlib.createGunzip({ chunkSize: CHUNK_BYTES });
+    raw.on('error', (e) => gunzip.destroy(e)); // pipe() does not forward read errors
+    stream = raw.pipe(gunzip);
+  }
+  const decoder = new TextDecoder('utf-8', { fatal: true });
+  let offset = 0;
+  try {
+    for await (const chunk of stream) {
+      const bytes = chunk as Buffer;
+      let text: string;
+      try {
+        text = decoder.decode(bytes, { stream: true });
+      } catch {
+        throw new TrainingDataError(file, {}, '', `invalid UTF-8 in bytes ${offset}..${offset + bytes.length}${gzip ? ' (after decompression)' : ''}`);
+      }
+      offset += bytes.length;
+      if (text.length > 0) yield text;
+    }
+    let tail: string;
+    try {
+      tail = decoder.decode();
+    } catch {
+      throw new TrainingDataError(file, {}, '', 'the file ends inside a UTF-8 character');
+    }
+    if (tail.length > 0) yield tail;
+  } finally {
+    // Stops reading when the consumer breaks out early (e.g. format detection).
+    raw.destroy();
+  }
+}
+
+/** A record as parsed from the container, before schema conversion. */
+interface ParsedRecord {
+  location: RecordLocation;
+  /** The parsed value, or the error that prevented parsing it. */
+  value?: unknown;
+  error?: RecordProblem;
+}
+
+/** Guess the container from the file name and its first non-space character. */
+async function detectContainer(file: string, gzip: boolean): Promise<DataContainer> {
+  const name = file.toLowerCase().replace(/\.gz$/, '');
+  if (name.endsWith('.csv')) return 'csv';
+  for await (const chunk of textChunks(file, gzip)) {
+    const m = /\S/.exec(chunk);
+    if (m === null) continue;
+    if (m[0] === '[') return 'json-array';
+    if (m[0] === '{') return 'jsonl';
+    throw new TrainingDataError(file, { line: 1 }, '', `cannot tell the format: expected a JSON array ('[') or JSON Lines ('{'), found ${JSON.stringify(chunk.slice(m.index, m.index + 20))}`);
+  }
+  // An empty file: treat as JSON Lines with no records.
+  return 'jsonl';
+}
+
+function parseJson(text: string): { value?: unknown; error?: RecordProblem } {
+  try {
+    return { value: JSON.parse(text) };
+  } catch (e) {
+    return { error: new RecordProblem('', `invalid JSON: ${(e as Error).message}`) };
+  }
+}
+
+/** Records of a file as parsed JSON values (CSV rows become objects keyed by the header). */
+async function* parsedRecords(file: string, container: DataContainer, gzip: boolean): AsyncGenerator<ParsedRecord> {
+  try {
+    if (container === 'csv') {
+      const splitter = new CsvSplitter();
+      let header: string[] | null = null;
+      const toRecord = (row: { index: number; line: number; fields: string[] }): ParsedRecord | null => {
+        if (header === null) {
+          header = row.fields;
+          return null;
+        }
+        const location: RecordLocation = { container, index: row.index - 1, line: row.line };
+        if (row.fields.length !== header.length) {
+          return { location, error: new RecordProblem('', `row has ${row.fields.length} fields but the header has ${header.length}`) };
+        }
+        const value: Record<string, string> = {};
+        header.forEach((h, j) => (value[h] = row.fields[j]));
+        return { location, value };
+      };
+      for await (const chunk of textChunks(file, gzip)) {
+        for (const row of splitter.push(chunk)) {
+          const r = toRecord(row);
+          if (r) yield r;
+        }
+      }
+      for (const row of splitter.end()) {
+        const r = toRecord(row);
+        if (r) yield r;
+      }
+      return;
+    }
+    const splitter = container === 'jsonl' ? new JsonlSplitter() : new JsonArraySplitter();
+    for await (const chunk of textChunks(file, gzip)) {
+      for (const raw of splitter.push(chunk)) {
+        yield { location: { container, index: raw.index, line: raw.line }, ...parseJson(raw.text) };
+      }
+    }
+    for (const raw of splitter.end()) {
+      yield { location: { container, index: raw.index, line: raw.line }, ...parseJson(raw.text) };
+    }
+  } catch (e) {
+    if (e instanceof StreamSyntaxError) {
+      throw new TrainingDataError(file, { container, line: e.line }, '', e.problem);
+    }
+    throw e;
+  }
+}
+
+/** How many leading records detection may look at to find one that parses. */
+const DETECT_RECORDS = 100;
+
+/**
+ * Detect container and schema. The schema comes from the first record that parses as JSON
+ * (an empty file or array counts as GLiNER format). CSV files must have `input` and `output`
+ * columns (NuNER).
+ */
+export async function detectFormat(file: string): Promise<DataFormat> {
+  const gzip = await isGzip(file);
+  const container = await detectContainer(file, gzip);
+  if (container === 'csv') {
+    // Only the header row is needed; stop reading as soon as it is complete.
+    const splitter = new CsvSplitter();
+    let header: string[] | undefined;
+    for await (const chunk of textChunks(file, gzip)) {
+      header = splitter.push(chunk)[0]?.fields;
+      if (header !== undefined) break;
+    }
+    header ??= splitter.end()[0]?.fields;
+    if (header === undefined) throw new TrainingDataError(file, { container }, '', 'the CSV file is empty');
+    if (header.includes('input') && header.includes('output')) return { container, schema: 'nuner', gzip };
+    throw new TrainingDataError(file, { container, line: 1 }, '', `CSV header ${JSON.stringify(header)} lacks the NuNER columns "input" and "output"`);
+  }
+  let seen = 0;
+  for await (const rec of parsedRecords(file, container, gzip)) {
+    if (rec.error === undefined) {
+      const schema = classifyRecord(rec.value);
+      if (schema !== null) return { container, schema, gzip };
+      throw new TrainingDataError(
+        file,
+        rec.location,
+        '',
+        'cannot tell the schema: expected "tokenized_text" (GLiNER), "conversations" (Pile-NER) or "input"/"output" (NuNER)',
+      );
+    }
+    if (++seen >= DETECT_RECORDS) break;
+  }
+  if (seen > 0) throw new TrainingDataError(file, { container }, '', `none of the first ${seen} records is valid JSON`);
+  return { container, schema: 'gliner', gzip };
+}
+
+/** Stream the examples of a training file, converted to `TrainingExample`. */
+export async function* readTrainingExamples(file: string, options: ReadOptions = {}): AsyncGenerator<TrainingExample> {
+  const format = await resolveFormat(file, options);
+  let produced = 0;
+  if (options.limit !== undefined && options.limit <= 0) return;
+  for await (const rec of parsedRecords(file, format.container, format.gzip)) {
+    let problem = rec.error;
+    let example: TrainingExample | undefined;
+    if (problem === undefined) {
+      try {
+        example = convertRecord(format.schema, rec.value, options);
+      } catch (e) {
+        if (!(e instanceof RecordProblem)) throw e;
+        problem = e;
+      }
+    }
+    if (problem !== undefined || example === undefined) {
+      const err = new TrainingDataError(file, rec.location, problem?.key ?? '', problem?.problem ?? 'unreadable record');
+      if (!options.skipBad) throw err;
+      options.onSkip?.(err);
+      continue;
+    }
+    if (options.dropEmpty && example.spans.length === 0) {
+      options.onDropEmpty?.();
+      continue;
+    }
+    yield example;
+    if (options.limit !== undefined && ++produced >= options.limit) return;
+  }
+}
+
+async function resolveFormat(file: string, options: ReadOptions): Promise<DataFormat> {
+  if (options.schema !== undefined && options.container !== undefined) {
+    return { schema: options.schema, container: options.container, gzip: await isGzip(file) };
+  }
+  const detected = await detectFormat(file);
+  return { ...detected, schema: options.schema ?? detected.schema, container: options.container ?? detected.container };
+}
+
+/** Read a whole training file into memory (the examples, not the file text). */
+export async function readTrainingFile(file: string, options: ReadOptions = {}): Promise<ReadResult> {
+  const format = await resolveFormat(file, options);
+  const examples: TrainingExample[] = [];
+  const errors: TrainingDataError[] = [];
+  let skipped = 0;
+  let droppedEmpty = 0;
+  const opts: ReadOptions = {
+    ...options,
+    onDropEmpty: () => {
+      droppedEmpty++;
+      options.onDropEmpty?.();
+    },
+    schema: format.schema,
+    container: format.container,
+    onSkip: (err) => {
+      skipped++;
+      if (errors.length < MAX_REPORTED_ERRORS) errors.push(err);
+      options.onSkip?.(err);
+    },
+  };
+  for await (const ex of readTrainingExamples(file, opts)) examples.push(ex);
+  return { examples, skipped, errors, droppedEmpty, format };
+}
