@@ -142,6 +142,14 @@ export function sigmoid32(x: number): number {
  * `textLength` is the number of real words in this row (spans ending at or past it are ignored).
  */
 export function decodeSpans(logits: Float32Array, dims: SpanDims, textLength: number, options: DecodeOptions): Span[] {
+  return greedySelect(spanCandidates(logits, dims, textLength, options), dims.length, dims.maxWidth, options);
+}
+
+/**
+ * Every (start, width, class) whose probability is above the threshold and whose end lies inside
+ * the text, in torch.where order (start, then width, then class).
+ */
+export function spanCandidates(logits: Float32Array, dims: SpanDims, textLength: number, options: DecodeOptions): Span[] {
   const { length: L, maxWidth: W, numClasses: C } = dims;
   checkCount('dims.length', L, 0);
   checkCount('dims.maxWidth', W, 1);
@@ -160,7 +168,7 @@ export function decodeSpans(logits: Float32Array, dims: SpanDims, textLength: nu
   const cutoff = floor > 0 ? Math.log(floor / (1 - floor)) : -Infinity;
   const words = Math.min(L, textLength);
 
-  // Candidates in torch.where order; the end check is done while enumerating (same set, same order).
+  // The end check is done while enumerating (same set, same order as filtering afterwards).
   const candidates: Span[] = [];
   for (let s = 0; s < words; s++) {
     const maxK = Math.min(W, words - s); // end = s + k must stay < words
@@ -174,16 +182,26 @@ export function decodeSpans(logits: Float32Array, dims: SpanDims, textLength: nu
       }
     }
   }
-  if (candidates.length === 0) return [];
+  return candidates;
+}
 
+/**
+ * Upstream's greedy search: highest score first (a stable sort keeps candidate order on ties),
+ * dropping any span that clashes with one already kept; the result sorted by start.
+ * `numWords` bounds the span starts, `maxWidth` the span widths.
+ */
+export function greedySelect(candidates: readonly Span[], numWords: number, maxWidth: number, options: Pick<DecodeOptions, 'flatNer' | 'multiLabel'>): Span[] {
+  if (candidates.length === 0) return [];
+  const W = maxWidth;
   // Array.prototype.sort is stable (ES2019), matching Python's sorted(key=-score).
-  candidates.sort((a, b) => b.score - a.score);
+  const ordered = [...candidates].sort((a, b) => b.score - a.score);
 
   // Kept spans as a [start, width] grid: any span that can overlap [s, e] starts within
   // [s - W + 1, e], so a clash check scans at most W * (W + width) cells instead of every kept span.
-  const taken = new Uint8Array(L * W);
+  const taken = new Uint8Array(numWords * W);
   const kept: Span[] = [];
-  for (const span of candidates) {
+  for (const span of ordered) {
+    if (span.end - span.start >= W || span.end >= numWords) throw new RangeError(`span [${span.start}, ${span.end}] is outside ${numWords} words / width ${W}`);
     if (!clashes(taken, W, span.start, span.end, options.flatNer, options.multiLabel)) {
       kept.push(span);
       taken[span.start * W + (span.end - span.start)] = 1;

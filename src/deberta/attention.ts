@@ -17,13 +17,13 @@ import { DebertaV2Config } from './config';
 export interface AttentionContext {
   batch: number;
   length: number;
-  /** [B, 1, 1, T]: 0 where the key is real, a large negative number where it is padding. */
+  /** [1, B, 1, T]: 0 where the key is real, a large negative number where it is padding. */
   keyBias: tf.Tensor;
-  /** [B, 1, T, 1]: 1 for real queries, 0 for padded ones (their probabilities become 0). */
+  /** [1, B, T, 1]: 1 for real queries, 0 for padded ones (their probabilities become 0). */
   queryMask: tf.Tensor;
   /** Layer-normed relative embeddings [2*span, hidden], or null without relative attention. */
   relEmbeddings: tf.Tensor2D | null;
-  /** Flat gather indices [B*H*T*T] into a [B*H*T*2span] c2p / p2c product (see encoder.ts). */
+  /** Flat gather indices [H*B*T*T] into a [H*B*T*2span] c2p / p2c product (see encoder.ts). */
   c2pIndex: tf.Tensor1D | null;
   p2cIndex: tf.Tensor1D | null;
   training: boolean;
@@ -49,49 +49,58 @@ export class DisentangledSelfAttention extends Module {
     this.scale = Math.sqrt(this.headDim * scaleFactor);
   }
 
-  /** [B, T, H*d] -> [B, H, T, d] */
-  private heads(x: tf.Tensor, batch: number, length: number): tf.Tensor4D {
-    return x.reshape([batch, length, this.numHeads, this.headDim]).transpose([0, 2, 1, 3]);
+  /**
+   * [B*T, H*d] -> [H, B*T, d]: head-major, so that products with the relative embeddings
+   * ([H, d, 2S]) batch over heads only, with no broadcasting (tfjs's BatchMatMul gradient does not
+   * reduce broadcast dimensions). Viewed as [H*B, T, d], batch n = h*B + b.
+   */
+  private heads(x: tf.Tensor, rows: number): tf.Tensor3D {
+    return x.reshape([rows, this.numHeads, this.headDim]).transpose([1, 0, 2]);
   }
 
   apply(hidden: tf.Tensor3D, ctx: AttentionContext): tf.Tensor3D {
     return tf.tidy(() => {
       const { batch: B, length: T } = ctx;
-      const q = this.heads(this.queryProj.apply(hidden), B, T);
-      const k = this.heads(this.keyProj.apply(hidden), B, T);
-      const v = this.heads(this.valueProj.apply(hidden), B, T);
+      const H = this.numHeads;
+      const d = this.headDim;
+      const x = hidden.reshape([B * T, -1]);
+      const q = this.heads(this.queryProj.apply(x), B * T);
+      const k = this.heads(this.keyProj.apply(x), B * T);
+      const v = this.heads(this.valueProj.apply(x), B * T);
+      const qn = q.reshape([H * B, T, d]);
+      const kn = k.reshape([H * B, T, d]);
 
-      let scores: tf.Tensor = tf.matMul(q, k, false, true);
+      let scores: tf.Tensor = tf.matMul(qn, kn, false, true); // [H*B, T, T]
       if (ctx.relEmbeddings) scores = scores.add(this.relativeScores(q, k, ctx));
-      scores = scores.div(this.scale).add(ctx.keyBias);
+      scores = scores.div(this.scale).reshape([H, B, T, T]).add(ctx.keyBias);
       let probs = tf.softmax(scores, -1).mul(ctx.queryMask);
       probs = dropout(probs, this.config.attentionProbsDropoutProb, ctx.training);
 
-      const context = tf.matMul(probs as tf.Tensor4D, v); // [B, H, T, d]
-      return context.transpose([0, 2, 1, 3]).reshape([B, T, this.numHeads * this.headDim]) as tf.Tensor3D;
+      const context = tf.matMul(probs.reshape([H * B, T, T]) as tf.Tensor3D, v.reshape([H * B, T, d])); // [H*B, T, d]
+      return context.reshape([H, B * T, d]).transpose([1, 0, 2]).reshape([B, T, H * d]) as tf.Tensor3D;
     });
   }
 
-  /** c2p + p2c terms, [B, H, T, T], before the common scaling. */
-  private relativeScores(q: tf.Tensor4D, k: tf.Tensor4D, ctx: AttentionContext): tf.Tensor {
+  /** c2p + p2c terms, [H*B, T, T], before the common scaling. q, k: [H, B*T, d]. */
+  private relativeScores(q: tf.Tensor3D, k: tf.Tensor3D, ctx: AttentionContext): tf.Tensor {
     const { batch: B, length: T } = ctx;
+    const H = this.numHeads;
     const rel = ctx.relEmbeddings!;
     const span2 = rel.shape[0];
-    const relHeads = (proj: Linear) =>
-      proj.apply(rel).reshape([1, span2, this.numHeads, this.headDim]).transpose([0, 2, 1, 3]); // [1, H, 2S, d]
+    // [2S, H*d] -> [H, d, 2S]
+    const relHeadsT = (proj: Linear) => proj.apply(rel).reshape([span2, H, this.headDim]).transpose([1, 2, 0]) as tf.Tensor3D;
     let total: tf.Tensor | null = null;
     const types = this.config.posAttType;
     if (types.includes('c2p')) {
-      const c2p = tf.matMul(q, relHeads(this.keyProj), false, true); // [B, H, T, 2S]
-      const gathered = tf.gather(c2p.reshape([-1]), ctx.c2pIndex!).reshape([B, this.numHeads, T, T]);
-      total = gathered;
+      const c2p = tf.matMul(q, relHeadsT(this.keyProj)); // [H, B*T, 2S]
+      total = tf.gather(c2p.reshape([-1]), ctx.c2pIndex!).reshape([H * B, T, T]);
     }
     if (types.includes('p2c')) {
-      const p2c = tf.matMul(k, relHeads(this.queryProj), false, true); // [B, H, T(key), 2S]
+      const p2c = tf.matMul(k, relHeadsT(this.queryProj)); // [H, B*T(key), 2S]
       // The index reads key j's row at p2c(j, i) and lays the result out as [query i, key j].
-      const gathered = tf.gather(p2c.reshape([-1]), ctx.p2cIndex!).reshape([B, this.numHeads, T, T]);
+      const gathered = tf.gather(p2c.reshape([-1]), ctx.p2cIndex!).reshape([H * B, T, T]);
       total = total ? total.add(gathered) : gathered;
     }
-    return total ?? tf.zeros([B, this.numHeads, T, T]);
+    return total ?? tf.zeros([H * B, T, T]);
   }
 }

@@ -35,8 +35,9 @@ export class DebertaV2Encoder extends Module {
     const [B, T] = mask.shape;
     const H = this.config.numAttentionHeads;
     {
-      const keyBias = tf.sub(1, mask).mul(MASKED_SCORE).reshape([B, 1, 1, T]);
-      const queryMask = mask.reshape([B, 1, T, 1]);
+      // Scores are laid out head-major, [H, B, T, T] (see attention.ts).
+      const keyBias = tf.sub(1, mask).mul(MASKED_SCORE).reshape([1, B, 1, T]);
+      const queryMask = mask.reshape([1, B, T, 1]);
       let relEmbeddings: tf.Tensor2D | null = null;
       let c2pIndex: tf.Tensor1D | null = null;
       let p2cIndex: tf.Tensor1D | null = null;
@@ -47,7 +48,7 @@ export class DebertaV2Encoder extends Module {
         const relPos = buildRelativePosition(T, T, this.config.positionBuckets, this.config.maxRelativePositions);
         const { c2p, p2c } = disentangledIndices(relPos, T, this.span);
         const span2 = 2 * this.span;
-        // Flat offsets into a [B*H, T, 2S] product: row (n, i) starts at (n*T + i) * 2S.
+        // Flat offsets into a [H*B, T, 2S] product: row (n, i) starts at (n*T + i) * 2S.
         const c2pPattern = new Int32Array(T * T);
         const p2cPattern = new Int32Array(T * T);
         for (let i = 0; i < T; i++) {

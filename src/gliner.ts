@@ -1,0 +1,374 @@
+/**
+ * The public GLiNER API: load a model folder, predict entities for any labels.
+ *
+ *   const model = await GLiNER.fromPretrained('path/to/gliner_small-v2.1');
+ *   const entities = await model.predictEntities(text, ['person', 'award', 'date']);
+ *   model.dispose();
+ */
+import { GlinerConfig } from './config';
+import { GlinerModel } from './model';
+import { BackendInfo, BackendPreference, initBackend } from './backend';
+import { Entity, Span, greedySelect, spanCandidates, spansToEntities, validateDecodeOptions } from './decoding';
+import { Range, planLabelGroups, planWindows, promptTokenCount } from './processing/windows';
+import { Word, splitWords } from './processing/word-splitter';
+import { BatchRow, WordTokenizer, buildBatch, uniqueLabels } from './processing/batch';
+import { modelInputFromCollated } from './processing/model-input';
+import { readGlinerConfig, readModelWeights } from './io/model-dir';
+import { ResolveOptions, resolveModelSource } from './io/resolve-model';
+import { loadTokenizerFromDir } from './io/tokenizer-files';
+import { normalizeGlinerRecord, prepareSpanBatch, sampleBatchTypes, Rng, TrainingExample } from './training/data';
+import { LossReduction, validateLossOptions } from './training/loss';
+import { globalGradNorm, gradsToStored, lossAndGrads } from './training/step';
+
+export type { Entity } from './decoding';
+
+/** A tokenizer usable by GLiNER: word encoding plus id lookup of the prompt tokens. */
+export interface GlinerTokenizer extends WordTokenizer {
+  tokenToId(token: string): number | undefined;
+}
+
+export interface LoadOptions extends ResolveOptions {
+  /** TensorFlow.js backend; 'auto' picks the fastest one installed (see backend.ts). */
+  backend?: BackendPreference;
+  /** Called with warnings (unexpected checkpoint keys, truncation); default: console.warn. */
+  onWarning?: (message: string) => void;
+}
+
+export interface LossAndGradientsOptions {
+  /**
+   * Entity types to prompt: one list for every example, or one list per example. Default: chosen
+   * as upstream's collator does (gold types plus sampled negatives), with `seed`.
+   */
+  classes?: readonly string[] | readonly (readonly string[])[];
+  /** Focal alpha; negative (default -1) disables it. */
+  lossAlpha?: number;
+  /** Focal gamma; 0 (default) is binary cross-entropy. */
+  lossGamma?: number;
+  /** 'sum' (default) or 'mean' over valid spans. */
+  reduction?: LossReduction;
+  labelSmoothing?: number;
+  /** Dropout on (default true), as in upstream's train mode. */
+  training?: boolean;
+  /** Seed for type sampling when `classes` is not given. */
+  seed?: number;
+}
+
+export interface LossAndGradients {
+  loss: number;
+  /** d loss / d parameter, keyed and shaped as in the checkpoint (upstream parameter names). */
+  gradients: Record<string, Float32Array>;
+  /** sqrt of the sum of squared gradients over all parameters. */
+  gradNorm: number;
+}
+
+/** A training example in GLiNER's format, or already normalized. */
+export type TrainingRecord = { tokenized_text: string[]; ner: [number, number, string][] } | TrainingExample;
+
+export interface PredictOptions {
+  /** Keep spans whose probability is strictly above this. Default 0.5. */
+  threshold?: number;
+  /** No overlapping entities (default true); false allows nested entities. */
+  flatNer?: boolean;
+  /** Allow several labels on the same span. Default false. */
+  multiLabel?: boolean;
+  /** Texts (windows) per forward pass in batchPredictEntities. Default 8. */
+  batchSize?: number;
+  /**
+   * Words per window; default the model's max_len. Longer texts are split into overlapping
+   * windows and the entities merged (no text is cut off) unless `truncate` is set.
+   */
+  maxLen?: number;
+  /** Cut texts to `maxLen` words as upstream GLiNER does (with a warning) instead of windowing. */
+  truncate?: boolean;
+  /** Words shared by consecutive windows. Default max(max_width, maxLen / 8). */
+  windowOverlap?: number;
+}
+
+interface PreparedText {
+  index: number;
+  text: string;
+  words: Word[];
+  labels: string[];
+  /** Candidate spans from every segment, in text word / label coordinates. */
+  candidates: Span[];
+}
+
+/** One forward-pass row: a window of a text's words with a group of its labels. */
+interface Segment {
+  text: PreparedText;
+  words: Range;
+  labels: Range;
+}
+
+type ResolvedPredictOptions = Required<PredictOptions>;
+
+/**
+ * Candidates from overlapping windows (or label groups) can repeat a span: keep the best score,
+ * and order them as one tensor's torch.where would (start, width, class) so ties break as upstream.
+ */
+function mergeCandidates(candidates: Span[], maxWidth: number): Span[] {
+  const best = new Map<string, Span>();
+  for (const c of candidates) {
+    const key = `${c.start},${c.end},${c.classIndex}`;
+    const seen = best.get(key);
+    if (!seen || c.score > seen.score) best.set(key, c);
+  }
+  const rank = (c: Span) => c.start * maxWidth + (c.end - c.start);
+  return [...best.values()].sort((a, b) => rank(a) - rank(b) || a.classIndex - b.classIndex);
+}
+
+export class GLiNER {
+  private disposed = false;
+  private readonly classTokenId: number;
+  private readonly warn: (message: string) => void;
+
+  constructor(
+    readonly config: GlinerConfig,
+    readonly model: GlinerModel,
+    readonly tokenizer: GlinerTokenizer,
+    readonly backend: BackendInfo | null,
+    options: { onWarning?: (message: string) => void } = {},
+  ) {
+    this.warn = options.onWarning ?? ((m) => console.warn(`gliner-tf: ${m}`));
+    const entId = tokenizer.tokenToId(config.entToken);
+    const sepId = tokenizer.tokenToId(config.sepToken);
+    if (entId === undefined || sepId === undefined) {
+      throw new Error(`the tokenizer has no '${config.entToken}' / '${config.sepToken}' tokens; this is not a GLiNER tokenizer`);
+    }
+    if (config.classTokenIndex >= 0 && config.classTokenIndex !== entId) {
+      throw new Error(`class_token_index ${config.classTokenIndex} in the config does not match the tokenizer's id ${entId} for '${config.entToken}'`);
+    }
+    this.classTokenId = entId;
+  }
+
+  /**
+   * Load a model from a local folder (gliner_config.json, weights, tokenizer files) or a Hugging
+   * Face hub repo id such as 'urchade/gliner_small-v2.1' (downloaded into the huggingface_hub
+   * cache; `localFilesOnly` or HF_HUB_OFFLINE=1 use the cache only).
+   */
+  static async fromPretrained(pathOrId: string, options: LoadOptions = {}): Promise<GLiNER> {
+    if (typeof pathOrId !== 'string' || !pathOrId) throw new TypeError('fromPretrained: pathOrId must be a non-empty string');
+    const backend = await initBackend(options.backend ?? 'auto');
+    const warn = options.onWarning ?? ((m: string) => console.warn(`gliner-tf: ${m}`));
+    const source = await resolveModelSource(pathOrId, options);
+    const config = readGlinerConfig(source.modelDir, source.encoderConfigDir);
+    const tokenizer = loadTokenizerFromDir(source.tokenizerDir);
+    // Configs that predate class_token_index / vocab_size (GLiNER 0.1.x) rely on the loader
+    // adding GLiNER's tokens and sizing the embeddings to the tokenizer, as upstream does.
+    const missing = ['[FLERT]', config.entToken, config.sepToken].filter((t) => tokenizer.tokenToId(t) === undefined);
+    if (missing.length) tokenizer.addTokens(missing);
+    if (config.vocabSize < 0) config.encoder.vocabSize = tokenizer.vocabSize;
+    if (config.classTokenIndex < 0) config.classTokenIndex = tokenizer.tokenToId(config.entToken)!;
+    const { file, weights } = await readModelWeights(source.modelDir);
+    const model = new GlinerModel(config);
+    try {
+      const { unexpected } = model.loadWeights(weights, file);
+      const relevant = unexpected.filter((k) => !k.endsWith('position_ids'));
+      if (relevant.length) warn(`${file}: ${relevant.length} unused tensors: ${relevant.slice(0, 10).join(', ')}${relevant.length > 10 ? ', ...' : ''}`);
+      return new GLiNER(config, model, tokenizer as GlinerTokenizer, backend, { onWarning: warn });
+    } catch (e) {
+      model.dispose();
+      throw e;
+    }
+  }
+
+  /** Entities in one text. Offsets are UTF-16 indices into `text` (end exclusive). */
+  async predictEntities(text: string, labels: readonly string[], options: PredictOptions = {}): Promise<Entity[]> {
+    const [result] = await this.batchPredictEntities([text], labels, options);
+    return result;
+  }
+
+  /**
+   * Entities for many texts. `labels` is one list for all texts, or one list per text.
+   * Texts are grouped by length into batches of `batchSize` (padding does not change results).
+   */
+  async batchPredictEntities(
+    texts: readonly string[],
+    labels: readonly string[] | readonly (readonly string[])[],
+    options: PredictOptions = {},
+  ): Promise<Entity[][]> {
+    if (this.disposed) throw new Error('this GLiNER model has been disposed');
+    const opts = this.resolveOptions(options);
+    if (!Array.isArray(texts)) throw new TypeError('texts must be an array of strings');
+    texts.forEach((t, i) => {
+      if (typeof t !== 'string') throw new TypeError(`texts[${i}] must be a string, got ${t === null ? 'null' : typeof t}`);
+    });
+    const labelsFor = this.labelResolver(labels, texts.length);
+
+    const results: Entity[][] = texts.map(() => []);
+    const prepared: PreparedText[] = [];
+    let truncated = 0;
+    texts.forEach((text, index) => {
+      let words = splitWords(text);
+      if (words.length === 0) return; // empty or blank text: no entities
+      if (opts.truncate && words.length > opts.maxLen) {
+        truncated++;
+        words = words.slice(0, opts.maxLen);
+      }
+      prepared.push({ index, text, words, labels: labelsFor(index), candidates: [] });
+    });
+    if (truncated) {
+      this.warn(`${truncated} text(s) longer than max_len=${opts.maxLen} words were truncated to the first ${opts.maxLen} words`);
+    }
+    const segments = prepared.flatMap((p) => this.planSegments(p, opts));
+    // Similar lengths together: less padding, same results.
+    segments.sort((a, b) => a.words.end - a.words.start - (b.words.end - b.words.start));
+    for (let i = 0; i < segments.length; i += opts.batchSize) {
+      await this.runSegments(segments.slice(i, i + opts.batchSize), opts);
+    }
+    const W = this.config.maxWidth;
+    for (const p of prepared) {
+      const spans = greedySelect(mergeCandidates(p.candidates, W), p.words.length, W, opts);
+      results[p.index] = spansToEntities(spans, p.words, p.text, p.labels);
+    }
+    return results;
+  }
+
+  /** Windows x label groups that cover a text within the word and token limits. */
+  private planSegments(p: PreparedText, opts: ResolvedPredictOptions): Segment[] {
+    const maxTokens = this.config.encoder.maxPositionEmbeddings;
+    const count = (w: string) => Math.max(1, this.tokenizer.encodeWord(w).length);
+    const labelTokens = p.labels.map(count);
+    // A prompt may take half the encoder window; more labels are split into groups.
+    const groups = planLabelGroups(labelTokens, Math.floor(maxTokens / 2));
+    const wordTokens = opts.truncate ? null : p.words.map((w) => count(w.text));
+    const segments: Segment[] = [];
+    for (const labels of groups) {
+      const windows = wordTokens
+        ? planWindows(wordTokens, opts.maxLen, maxTokens - promptTokenCount(labelTokens.slice(labels.start, labels.end)), opts.windowOverlap)
+        : [{ start: 0, end: p.words.length }];
+      for (const words of windows) segments.push({ text: p, words, labels });
+    }
+    return segments;
+  }
+
+  /** One forward pass over segments; their candidates are added to their texts in text coordinates. */
+  private async runSegments(segments: Segment[], opts: ResolvedPredictOptions): Promise<void> {
+    const rows: BatchRow[] = segments.map((g) => ({
+      words: g.text.words.slice(g.words.start, g.words.end).map((w) => w.text),
+      labels: g.text.labels.slice(g.labels.start, g.labels.end),
+    }));
+    const collated = buildBatch(rows, this.tokenizer, { entToken: this.config.entToken, sepToken: this.config.sepToken });
+    const input = modelInputFromCollated(collated, this.classTokenId, this.config.embedEntToken);
+    const { logits } = this.model.forward(input);
+    let data: Float32Array;
+    try {
+      data = (await logits.data()) as Float32Array;
+    } finally {
+      logits.dispose();
+    }
+    const [, L, W, C] = logits.shape;
+    const rowSize = L * W * C;
+    segments.forEach((g, b) => {
+      const found = spanCandidates(data.subarray(b * rowSize, (b + 1) * rowSize), { length: L, maxWidth: W, numClasses: C }, rows[b].words.length, {
+        threshold: opts.threshold,
+        flatNer: opts.flatNer,
+        multiLabel: opts.multiLabel,
+        validClasses: rows[b].labels.length,
+      });
+      for (const c of found) {
+        g.text.candidates.push({ start: c.start + g.words.start, end: c.end + g.words.start, classIndex: c.classIndex + g.labels.start, score: c.score });
+      }
+    });
+  }
+
+  private resolveOptions(options: PredictOptions): ResolvedPredictOptions {
+    if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
+    const maxLen = options.maxLen ?? this.config.maxLen;
+    const resolved: ResolvedPredictOptions = {
+      threshold: options.threshold ?? 0.5,
+      flatNer: options.flatNer ?? true,
+      multiLabel: options.multiLabel ?? false,
+      batchSize: options.batchSize ?? 8,
+      maxLen,
+      truncate: options.truncate ?? false,
+      windowOverlap: options.windowOverlap ?? Math.max(this.config.maxWidth, Math.floor(maxLen / 8)),
+    };
+    validateDecodeOptions(resolved);
+    const positiveInt = (name: string, v: unknown) => {
+      if (!Number.isInteger(v) || (v as number) < 1) throw new RangeError(`${name} must be a positive integer, got ${String(v)}`);
+    };
+    positiveInt('batchSize', resolved.batchSize);
+    positiveInt('maxLen', resolved.maxLen);
+    if (typeof resolved.truncate !== 'boolean') throw new TypeError(`truncate must be a boolean, got ${String(options.truncate)}`);
+    const ov = resolved.windowOverlap;
+    if (!Number.isInteger(ov) || ov < this.config.maxWidth - 1 || ov >= maxLen) {
+      throw new RangeError(`windowOverlap must be an integer in [max_width - 1 = ${this.config.maxWidth - 1}, maxLen = ${maxLen}), got ${String(ov)}`);
+    }
+    return resolved;
+  }
+
+  /** Validates labels and returns a per-text lookup of the de-duplicated label list. */
+  private labelResolver(labels: readonly string[] | readonly (readonly string[])[], numTexts: number): (i: number) => string[] {
+    if (!Array.isArray(labels)) throw new TypeError('labels must be an array of strings (or one array of strings per text)');
+    const check = (list: readonly unknown[], where: string): string[] => {
+      if (!Array.isArray(list)) throw new TypeError(`${where} must be an array of strings`);
+      if (list.length === 0) throw new Error(`${where} is empty: give at least one entity label`);
+      list.forEach((l, i) => {
+        if (typeof l !== 'string') throw new TypeError(`${where}[${i}] must be a string, got ${l === null ? 'null' : typeof l}`);
+        if (l.trim() === '') throw new Error(`${where}[${i}] is an empty label`);
+      });
+      return uniqueLabels(list as string[]);
+    };
+    const perText = labels.length > 0 && Array.isArray(labels[0]);
+    if (!perText) {
+      const shared = check(labels as readonly string[], 'labels');
+      return () => shared;
+    }
+    if (labels.length !== numTexts) throw new Error(`labels has ${labels.length} lists but there are ${numTexts} texts`);
+    const lists = (labels as readonly (readonly string[])[]).map((l, i) => check(l, `labels[${i}]`));
+    return (i) => lists[i];
+  }
+
+  /**
+   * Loss and gradients of one batch of training examples, for users who write their own loop.
+   * Nothing is updated; no tensors are left behind.
+   */
+  lossAndGradients(examples: readonly TrainingRecord[], options: LossAndGradientsOptions = {}): LossAndGradients {
+    if (this.disposed) throw new Error('this GLiNER model has been disposed');
+    if (!Array.isArray(examples) || examples.length === 0) throw new Error('lossAndGradients: examples must be a non-empty array');
+    const normalized = examples.map((e, i) => {
+      try {
+        return 'tokens' in e && 'spans' in e ? (e as TrainingExample) : normalizeGlinerRecord(e);
+      } catch (err) {
+        throw new Error(`lossAndGradients: examples[${i}]: ${(err as Error).message}`);
+      }
+    });
+    const lossOptions = {
+      alpha: options.lossAlpha ?? -1,
+      gamma: options.lossGamma ?? 0,
+      labelSmoothing: options.labelSmoothing ?? 0,
+      reduction: options.reduction ?? 'sum',
+    };
+    validateLossOptions(lossOptions);
+    let classes: string[][];
+    const given = options.classes;
+    if (given === undefined) {
+      classes = sampleBatchTypes(normalized, { maxTypes: this.config.maxTypes, maxNegTypeRatio: this.config.maxNegTypeRatio }, new Rng(options.seed ?? 0));
+    } else if (given.length > 0 && Array.isArray(given[0])) {
+      if (given.length !== normalized.length) throw new Error(`lossAndGradients: ${given.length} class lists for ${normalized.length} examples`);
+      classes = (given as readonly (readonly string[])[]).map((c) => [...c]);
+    } else {
+      classes = normalized.map(() => [...(given as readonly string[])]);
+    }
+    const batch = prepareSpanBatch(normalized, classes, { maxLen: this.config.maxLen, maxWidth: this.config.maxWidth });
+    const result = lossAndGrads({ model: this.model, tokenizer: this.tokenizer, classTokenId: this.classTokenId }, batch, lossOptions, options.training ?? true);
+    try {
+      return {
+        loss: result.loss.dataSync()[0],
+        gradients: gradsToStored(this.model, result.grads),
+        gradNorm: globalGradNorm(result.grads.values()),
+      };
+    } finally {
+      result.loss.dispose();
+      for (const g of result.grads.values()) g.dispose();
+    }
+  }
+
+  /** Free the model's tensors. The object cannot be used afterwards. */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.model.dispose();
+  }
+}

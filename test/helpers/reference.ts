@@ -1,0 +1,77 @@
+/**
+ * Access to the golden reference folders under fixtures/reference/ (produced by upstream
+ * Python GLiNER; see fixtures/reference/README.md). Tests iterate every folder that has
+ * expected outputs, so adding a folder adds coverage without touching the tests.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { readSafetensors } from '../../src/io/safetensors';
+import { TensorMap } from '../../src/io/host-tensor';
+
+export const REFERENCE_ROOT = path.join(__dirname, '..', '..', 'fixtures', 'reference');
+
+export interface ReferenceEntity {
+  start: number;
+  end: number;
+  text: string;
+  label: string;
+  score: number;
+}
+
+export interface ReferenceCase {
+  name: string;
+  texts: string[];
+  labels: string[] | string[][];
+  valid_to_orig_idx: number[];
+  words: [string, number, number][][];
+  tokens_as_model_sees: string[][];
+  tensor_prefix: string;
+  id_to_classes: Record<string, string> | Record<string, string>[];
+  input_ids: number[][];
+  attention_mask: number[][];
+  words_mask: number[][];
+  text_lengths: number[];
+  logits_shape: number[];
+  predictions: Record<string, ReferenceEntity[][]>;
+}
+
+export interface ReferenceModel {
+  name: string;
+  dir: string;
+  cases: ReferenceCase[];
+  tensors: TensorMap;
+}
+
+/** Folders holding a reference model with expected outputs. */
+export function referenceModelDirs(): string[] {
+  return fs
+    .readdirSync(REFERENCE_ROOT)
+    .map((d) => path.join(REFERENCE_ROOT, d))
+    .filter((d) => fs.existsSync(path.join(d, 'expected_inference.json')))
+    .sort();
+}
+
+export function loadReference(dir: string): ReferenceModel {
+  const inference = JSON.parse(fs.readFileSync(path.join(dir, 'expected_inference.json'), 'utf8'));
+  const { tensors } = readSafetensors(fs.readFileSync(path.join(dir, 'expected_tensors.safetensors')), dir);
+  return { name: path.basename(dir), dir, cases: inference.cases, tensors };
+}
+
+/** The 8 decoding settings, parsed from keys like `thr=0.3|flat_ner=True|multi_label=False`. */
+export function parseSettingKey(key: string): { threshold: number; flatNer: boolean; multiLabel: boolean } {
+  const parts = Object.fromEntries(key.split('|').map((kv) => kv.split('=')));
+  return { threshold: Number(parts.thr), flatNer: parts.flat_ner === 'True', multiLabel: parts.multi_label === 'True' };
+}
+
+/** Python code-point offset -> JavaScript UTF-16 offset in `text`. */
+export function codePointToUtf16(text: string, cp: number): number {
+  let units = 0;
+  let seen = 0;
+  for (const ch of text) {
+    if (seen === cp) return units;
+    units += ch.length;
+    seen++;
+  }
+  if (seen === cp) return units;
+  throw new Error(`code point offset ${cp} is past the end of a ${seen}-code-point text`);
+}

@@ -1,0 +1,168 @@
+/**
+ * End-to-end parity with upstream Python GLiNER on every reference model and case:
+ * token ids exact, encoder hidden states within 1e-4 (real tokens), logits within 1e-3,
+ * entities identical (span, label, order) with scores within 1e-4, for all 8 decoding settings.
+ */
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs';
+import { GLiNER } from '../src/gliner';
+import { initBackend } from '../src/backend';
+import { buildBatch } from '../src/processing/batch';
+import { modelInputFromCollated } from '../src/processing/model-input';
+import { splitWords } from '../src/processing/word-splitter';
+import { codePointToUtf16, loadReference, parseSettingKey, referenceModelDirs } from './helpers/reference';
+
+const HIDDEN_ATOL = 1e-4;
+const LOGITS_ATOL = 1e-3;
+const SCORE_ATOL = 1e-4;
+
+function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>, include?: (i: number) => boolean): number {
+  expect(a.length).toBe(b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) if (!include || include(i)) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+for (const dir of referenceModelDirs()) {
+  const ref = loadReference(dir);
+
+  describe(`parity with upstream GLiNER: ${ref.name}`, () => {
+    let model: GLiNER;
+    const warnings: string[] = [];
+
+    beforeAll(async () => {
+      await initBackend('wasm');
+      model = await GLiNER.fromPretrained(dir, { onWarning: (m) => warnings.push(m) });
+    });
+    afterAll(() => model.dispose());
+
+    for (const c of ref.cases) {
+      describe(`case '${c.name}'`, () => {
+        const kept = c.valid_to_orig_idx.map((i) => c.texts[i]);
+        const labelsOf = (orig: number): string[] =>
+          Array.isArray(c.labels[0]) ? (c.labels as string[][])[orig] : (c.labels as string[]);
+
+        test('words, offsets and the collated batch match exactly', () => {
+          kept.forEach((text, b) => {
+            const words = splitWords(text);
+            const expected = c.words[b].map(([w, s, e]) => ({ text: w, start: codePointToUtf16(text, s), end: codePointToUtf16(text, e) }));
+            expect(words).toEqual(expected);
+          });
+          const rows = c.tokens_as_model_sees.map((words, b) => ({ words, labels: [...new Set(labelsOf(c.valid_to_orig_idx[b]))] }));
+          const batch = buildBatch(rows, model.tokenizer, { entToken: model.config.entToken, sepToken: model.config.sepToken });
+          expect(Array.from(batch.inputIds)).toEqual(c.input_ids.flat());
+          expect(Array.from(batch.attentionMask)).toEqual(c.attention_mask.flat());
+          expect(Array.from(batch.wordsMask)).toEqual(c.words_mask.flat());
+          expect(batch.textLengths).toEqual(c.text_lengths);
+        });
+
+        test(`encoder hidden states within ${HIDDEN_ATOL} and logits within ${LOGITS_ATOL}`, () => {
+          const p = c.tensor_prefix;
+          const ids = ref.tensors.get(`${p}.input_ids`)!;
+          const mask = ref.tensors.get(`${p}.attention_mask`)!.data as Int32Array;
+          const [B, T] = ids.shape;
+          const input = modelInputFromCollated(
+            {
+              batchSize: B,
+              seqLength: T,
+              inputIds: ids.data as Int32Array,
+              attentionMask: mask,
+              wordsMask: ref.tensors.get(`${p}.words_mask`)!.data as Int32Array,
+              textLengths: Array.from(ref.tensors.get(`${p}.text_lengths`)!.data),
+            },
+            model.config.classTokenIndex,
+            model.config.embedEntToken,
+          );
+          const hidden = model.model.encode(input);
+          const expectedHidden = ref.tensors.get(`${p}.encoder_last_hidden_state`)!;
+          expect(hidden.shape).toEqual(expectedHidden.shape);
+          const width = hidden.shape[2];
+          const hd = maxAbsDiff(hidden.dataSync(), expectedHidden.data, (i) => mask[Math.floor(i / width)] === 1);
+          hidden.dispose();
+          expect(hd).toBeLessThan(HIDDEN_ATOL);
+
+          const { logits } = model.model.forward(input);
+          const expectedLogits = ref.tensors.get(`${p}.logits`)!;
+          expect(logits.shape).toEqual(expectedLogits.shape);
+          expect(logits.shape).toEqual(c.logits_shape);
+          const ld = maxAbsDiff(logits.dataSync(), expectedLogits.data);
+          logits.dispose();
+          expect(ld).toBeLessThan(LOGITS_ATOL);
+        });
+
+        for (const key of Object.keys(c.predictions)) {
+          test(`entities for ${key}`, async () => {
+            // truncate: cut long texts at max_len words as upstream does (we window them by default).
+            const settings = { ...parseSettingKey(key), truncate: true };
+            const got = await model.batchPredictEntities(c.texts, c.labels, settings);
+            const expected = c.predictions[key];
+            expect(got.length).toBe(expected.length);
+            got.forEach((entities, t) => {
+              const text = c.texts[t];
+              const exp = expected[t].map((e) => ({
+                start: codePointToUtf16(text, e.start),
+                end: codePointToUtf16(text, e.end),
+                text: e.text,
+                label: e.label,
+              }));
+              expect(entities.map(({ start, end, text: et, label }) => ({ start, end, text: et, label }))).toEqual(exp);
+              entities.forEach((e, k) => {
+                expect(Math.abs(e.score - expected[t][k].score)).toBeLessThan(SCORE_ATOL);
+                expect(text.slice(e.start, e.end)).toBe(e.text);
+              });
+            });
+          });
+        }
+      });
+    }
+
+    test('the truncation warning names max_len, only when truncation was asked for and happened', async () => {
+      const long = ref.cases.some((c) => c.texts.some((t) => splitWords(t).length > model.config.maxLen));
+      if (long) expect(warnings.some((w) => w.includes(`max_len=${model.config.maxLen}`))).toBe(true);
+      else expect(warnings.filter((w) => w.includes('max_len'))).toEqual([]);
+      warnings.length = 0;
+      const c = ref.cases[0];
+      await model.batchPredictEntities(ref.cases.flatMap((x) => x.texts), c.labels as string[]);
+      expect(warnings).toEqual([]);
+    });
+
+    test('no tensors are left behind by predictEntities and batchPredictEntities', async () => {
+      const c = ref.cases[0];
+      const labels = Array.isArray(c.labels[0]) ? (c.labels as string[][])[0] : (c.labels as string[]);
+      await model.predictEntities(c.texts[0], labels); // warm-up: backends may cache on first use
+      const before = tf.memory().numTensors;
+      await model.predictEntities(c.texts[0], labels, { threshold: 0.3 });
+      expect(tf.memory().numTensors).toBe(before);
+      const all = ref.cases.flatMap((x) => x.texts);
+      await model.batchPredictEntities(all, labels, { batchSize: 3, flatNer: false, multiLabel: true });
+      expect(tf.memory().numTensors).toBe(before);
+    });
+
+    test('pytorch_model.bin loads to the same predictions as model.safetensors', async () => {
+      const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'gliner-bin-'));
+      try {
+        for (const f of fs.readdirSync(dir)) {
+          if (f !== 'model.safetensors' && !f.startsWith('expected_')) fs.copyFileSync(path.join(dir, f), path.join(tmp, f));
+        }
+        const fromBin = await GLiNER.fromPretrained(tmp);
+        try {
+          const fromSt = model.model.exportWeights();
+          const fromPt = fromBin.model.exportWeights();
+          expect([...fromPt.keys()].sort()).toEqual([...fromSt.keys()].sort());
+          for (const [k, t] of fromSt) expect(Buffer.from(fromPt.get(k)!.data.buffer).equals(Buffer.from(t.data.buffer))).toBe(true);
+          const c = ref.cases[0];
+          const texts = c.texts;
+          expect(await fromBin.batchPredictEntities(texts, c.labels, { threshold: 0.3 })).toEqual(
+            await model.batchPredictEntities(texts, c.labels, { threshold: 0.3 }),
+          );
+        } finally {
+          fromBin.dispose();
+        }
+      } finally {
+        fs.rmSync(tmp, { recursive: true, force: true });
+      }
+    });
+  });
+}

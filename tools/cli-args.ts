@@ -1,0 +1,41 @@
+/**
+ * Small helpers for the command line: typed option parsing on top of node's util.parseArgs,
+ * with usage errors that name the option, and exit codes scripts can rely on.
+ */
+import { parseArgs, ParseArgsConfig } from 'util';
+
+/** 0 success, 1 the work failed (bad file, bad model...), 2 the command line was wrong. */
+export const EXIT_OK = 0;
+export const EXIT_FAILURE = 1;
+export const EXIT_USAGE = 2;
+
+export class UsageError extends Error {}
+
+export type Options = NonNullable<ParseArgsConfig['options']>;
+
+export function parseCommand(argv: string[], options: Options): Record<string, string | boolean | undefined> {
+  try {
+    const { values, positionals } = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+    if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}'`);
+    return values as Record<string, string | boolean | undefined>;
+  } catch (e) {
+    if (e instanceof UsageError) throw e;
+    throw new UsageError((e as Error).message.replace(/\. To specify a positional argument.*$/, ''));
+  }
+}
+
+export function numberOption(values: Record<string, unknown>, name: string, fallback: number, check: (v: number) => boolean, what: string): number {
+  const raw = values[name];
+  if (raw === undefined) return fallback;
+  const v = Number(raw);
+  if (typeof raw !== 'string' || raw.trim() === '' || !Number.isFinite(v) || !check(v)) {
+    throw new UsageError(`--${name} must be ${what}, got '${String(raw)}'`);
+  }
+  return v;
+}
+
+export function requireOption(values: Record<string, unknown>, name: string): string {
+  const v = values[name];
+  if (typeof v !== 'string' || v === '') throw new UsageError(`--${name} is required`);
+  return v;
+}

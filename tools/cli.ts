@@ -1,0 +1,68 @@
+/**
+ * The `gliner-tf` command line.
+ *
+ *   gliner-tf predict ...    entities in text (see `gliner-tf predict --help`)
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError } from './cli-args';
+import { runPredict } from './predict-command';
+
+const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promise<void> }> = {
+  predict: { summary: 'find entities of any type in text', run: (argv) => runPredict(argv) },
+};
+
+export const MAIN_HELP = `Usage: gliner-tf <command> [options]
+
+GLiNER named entity recognition for any entity type, in TypeScript on TensorFlow.js.
+
+Commands:
+${Object.entries(COMMANDS)
+  .map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`)
+  .join('\n')}
+
+Run 'gliner-tf <command> --help' for a command's options.`;
+
+/** Our package.json is one folder up from tools/ and two from dist/tools/. */
+function packageVersion(): string {
+  for (const up of ['..', '../..']) {
+    const file = path.join(__dirname, up, 'package.json');
+    if (fs.existsSync(file)) return JSON.parse(fs.readFileSync(file, 'utf8')).version;
+  }
+  return 'unknown';
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (!command || command === '-h' || command === '--help' || command === 'help') {
+    process.stdout.write(MAIN_HELP + '\n');
+    return command ? EXIT_OK : EXIT_USAGE;
+  }
+  if (command === '--version' || command === '-v') {
+    process.stdout.write(`${packageVersion()}\n`);
+    return EXIT_OK;
+  }
+  const cmd = COMMANDS[command];
+  if (!cmd) {
+    process.stderr.write(`gliner-tf: unknown command '${command}'\n\n${MAIN_HELP}\n`);
+    return EXIT_USAGE;
+  }
+  try {
+    await cmd.run(rest);
+    return EXIT_OK;
+  } catch (e) {
+    if (e instanceof UsageError) {
+      process.stderr.write(`gliner-tf ${command}: ${e.message}\nRun 'gliner-tf ${command} --help' for usage.\n`);
+      return EXIT_USAGE;
+    }
+    process.stderr.write(`gliner-tf ${command}: ${(e as Error).message}\n`);
+    if (process.env.GLINER_TF_DEBUG) process.stderr.write(`${(e as Error).stack}\n`);
+    return EXIT_FAILURE;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
+}

@@ -1,0 +1,172 @@
+/**
+ * `gliner-tf predict`: entities for a text, a text file (one text per line) or a JSONL file
+ * ({"text": ..., "labels": [...]} per line); one JSON line per text on stdout or --output.
+ */
+import * as fs from 'fs';
+import * as readline from 'readline';
+import { GLiNER, PredictOptions } from '../src/gliner';
+import { BackendPreference } from '../src/backend';
+import { ProgressBar } from '../src/util/progress';
+import { writeFileAtomic } from '../src/io/weights-file';
+import { UsageError, numberOption, parseCommand, requireOption } from './cli-args';
+
+export const PREDICT_HELP = `Usage: gliner-tf predict --model DIR --labels "person,award,date" (--text "..." | --input FILE) [options]
+
+Find entities of the given types in text.
+
+Input (one of):
+  --text TEXT          a single text
+  --input FILE         a text file, one text per line, or JSONL with {"text": ..., "labels": [...]}
+                       per line (a line's "labels" override --labels); "-" reads standard input
+
+Options:
+  --model DIR|REPO     GLiNER model folder (gliner_config.json, model.safetensors or
+                       pytorch_model.bin, spm.model), or a Hugging Face repo id such as
+                       urchade/gliner_small-v2.1 (downloaded to the hub cache)    [required]
+  --revision REV       hub branch, tag or commit                                  [default: main]
+  --cache-dir DIR      hub cache (default $HF_HUB_CACHE or ~/.cache/huggingface/hub)
+  --offline            use the hub cache only (same as HF_HUB_OFFLINE=1)
+  --labels LIST        comma-separated entity types (required unless every JSONL line has labels)
+  --threshold X        keep spans with probability above X, in [0, 1]              [default: 0.5]
+  --nested             allow nested entities (default: flat, no overlaps)
+  --multi-label        allow several labels on the same span
+  --batch-size N       texts per forward pass                                      [default: 8]
+  --output FILE        write results to FILE (atomically) instead of standard output
+  --backend NAME       auto | tensorflow | wasm | cpu                              [default: auto]
+  --quiet              no progress bar or warnings on standard error
+  -h, --help           show this help
+
+Output: one JSON line per input text: {"text": ..., "entities": [{"start", "end", "text", "label", "score"}]}
+with start/end as character offsets (UTF-16, end exclusive) into the text.
+
+Example:
+  gliner-tf predict --model fixtures/models/tiny --labels person,city --text "Alice moved to Paris."`;
+
+interface InputRecord {
+  text: string;
+  labels?: string[];
+}
+
+function parseLabels(raw: string | undefined): string[] | undefined {
+  if (raw === undefined) return undefined;
+  const labels = raw.split(',').map((l) => l.trim()).filter((l) => l !== '');
+  if (labels.length === 0) throw new UsageError('--labels must name at least one entity type');
+  return labels;
+}
+
+/** Lines of the input as records; JSONL when the first non-empty line is a JSON object. */
+async function* readInput(file: string): AsyncGenerator<InputRecord> {
+  const name = file === '-' ? '<stdin>' : file;
+  let stream: NodeJS.ReadableStream;
+  if (file === '-') stream = process.stdin;
+  else {
+    if (!fs.existsSync(file)) throw new Error(`${file}: no such file`);
+    stream = fs.createReadStream(file, 'utf8');
+  }
+  const lines = readline.createInterface({ input: stream, crlfDelay: Infinity });
+  let jsonl: boolean | null = null;
+  let lineNo = 0;
+  for await (const line of lines) {
+    lineNo++;
+    if (jsonl === null && line.trim() !== '') jsonl = line.trimStart().startsWith('{');
+    if (!jsonl) {
+      yield { text: line };
+      continue;
+    }
+    if (line.trim() === '') continue;
+    let rec: unknown;
+    try {
+      rec = JSON.parse(line);
+    } catch (e) {
+      throw new Error(`${name}:${lineNo}: invalid JSON (${(e as Error).message})`);
+    }
+    if (typeof rec !== 'object' || rec === null || Array.isArray(rec)) throw new Error(`${name}:${lineNo}: expected a JSON object`);
+    const r = rec as Record<string, unknown>;
+    if (typeof r.text !== 'string') throw new Error(`${name}:${lineNo}: key "text" must be a string`);
+    if (r.labels !== undefined && (!Array.isArray(r.labels) || !r.labels.every((l) => typeof l === 'string'))) {
+      throw new Error(`${name}:${lineNo}: key "labels" must be a list of strings`);
+    }
+    yield { text: r.text, labels: r.labels as string[] | undefined };
+  }
+}
+
+export async function runPredict(argv: string[], out: NodeJS.WritableStream = process.stdout): Promise<void> {
+  const values = parseCommand(argv, {
+    model: { type: 'string' },
+    labels: { type: 'string' },
+    text: { type: 'string' },
+    input: { type: 'string' },
+    threshold: { type: 'string' },
+    nested: { type: 'boolean' },
+    'multi-label': { type: 'boolean' },
+    'batch-size': { type: 'string' },
+    output: { type: 'string' },
+    backend: { type: 'string' },
+    revision: { type: 'string' },
+    'cache-dir': { type: 'string' },
+    offline: { type: 'boolean' },
+    quiet: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (values.help) {
+    out.write(PREDICT_HELP + '\n');
+    return;
+  }
+  const modelDir = requireOption(values, 'model');
+  const labels = parseLabels(values.labels as string | undefined);
+  if ((values.text === undefined) === (values.input === undefined)) throw new UsageError('give exactly one of --text or --input');
+  if (values.text !== undefined && !labels) throw new UsageError('--labels is required with --text');
+  const options: PredictOptions = {
+    threshold: numberOption(values, 'threshold', 0.5, (v) => v >= 0 && v <= 1, 'a number in [0, 1]'),
+    flatNer: !values.nested,
+    multiLabel: Boolean(values['multi-label']),
+    batchSize: numberOption(values, 'batch-size', 8, (v) => Number.isInteger(v) && v >= 1, 'a positive integer'),
+  };
+  const backend = (values.backend ?? 'auto') as BackendPreference;
+  if (!['auto', 'tensorflow', 'wasm', 'cpu'].includes(backend)) throw new UsageError(`--backend must be auto, tensorflow, wasm or cpu, got '${backend}'`);
+  const quiet = Boolean(values.quiet);
+  if (values.text === undefined && values.input === '-' && process.stdin.isTTY && !quiet) {
+    process.stderr.write('gliner-tf: reading texts from standard input (Ctrl-D to end)\n');
+  }
+
+  const model = await GLiNER.fromPretrained(modelDir, {
+    backend,
+    onWarning: quiet ? () => {} : undefined,
+    revision: values.revision as string | undefined,
+    cacheDir: values['cache-dir'] as string | undefined,
+    localFilesOnly: Boolean(values.offline),
+    quiet,
+  });
+  const chunks: string[] = [];
+  const emit = (line: string) => (values.output ? chunks.push(line) : out.write(line));
+  try {
+    const records: AsyncIterable<InputRecord> | InputRecord[] =
+      values.text !== undefined ? [{ text: values.text as string }] : readInput(values.input as string);
+    const progress = new ProgressBar('predict', undefined, { quiet: quiet || values.text !== undefined, unit: 'texts' });
+    let pending: InputRecord[] = [];
+    let index = 0;
+    const flush = async () => {
+      const perText = pending.map((r, i) => {
+        const l = r.labels ?? labels;
+        if (!l) throw new UsageError(`text ${index + i + 1} has no labels: pass --labels or give "labels" in the JSONL line`);
+        return l;
+      });
+      const results = await model.batchPredictEntities(pending.map((r) => r.text), perText, options);
+      results.forEach((entities, i) => emit(JSON.stringify({ text: pending[i].text, entities }) + '\n'));
+      index += pending.length;
+      progress.update(pending.length);
+      pending = [];
+    };
+    // Enough texts per call for length-sorted batching to pay off, few enough to stream.
+    const window = Math.max(64, options.batchSize! * 8);
+    for await (const r of records) {
+      pending.push(r);
+      if (pending.length >= window) await flush();
+    }
+    if (pending.length) await flush();
+    progress.finish();
+    if (values.output) await writeFileAtomic(values.output as string, Buffer.from(chunks.join(''), 'utf8'));
+  } finally {
+    model.dispose();
+  }
+}
