@@ -96,7 +96,7 @@ describe('gliner-tf predict', () => {
     expect(unknown.stderr).toMatch(/--modle/);
     const missing = cli(['predict', '--model', path.join(tmp, 'nope'), '--labels', 'a', '--text', 'x']);
     expect(missing.code).toBe(1);
-    expect(missing.stderr).toMatch(/nope: not a GLiNER model folder/);
+    expect(missing.stderr).toMatch(/nope: no such model folder/);
     const badLine = path.join(tmp, 'bad.jsonl');
     fs.writeFileSync(badLine, '{"text": "ok"}\n{"text": 3}\n');
     const bad = cli(['predict', '--model', MODEL, '--labels', 'a', '--input', badLine]);

@@ -10,6 +10,16 @@ import { TensorMap } from '../../src/io/host-tensor';
 
 export const REFERENCE_ROOT = path.join(__dirname, '..', '..', 'fixtures', 'reference');
 
+/**
+ * Folders searched for reference models: fixtures/reference, or the colon-separated list in
+ * GLINER_TF_REFERENCE_DIRS (e.g. `GLINER_TF_REFERENCE_DIRS=../shared/reference npm test` checks
+ * parity on reference sets this repository does not ship).
+ */
+export function referenceRoots(): string[] {
+  const env = process.env.GLINER_TF_REFERENCE_DIRS;
+  return env ? env.split(path.delimiter).filter(Boolean).map((d) => path.resolve(d)) : [REFERENCE_ROOT];
+}
+
 export interface ReferenceEntity {
   start: number;
   end: number;
@@ -44,11 +54,13 @@ export interface ReferenceModel {
 
 /** Folders holding a reference model with expected outputs. */
 export function referenceModelDirs(): string[] {
-  return fs
-    .readdirSync(REFERENCE_ROOT)
-    .map((d) => path.join(REFERENCE_ROOT, d))
-    .filter((d) => fs.existsSync(path.join(d, 'expected_inference.json')))
-    .sort();
+  const dirs = referenceRoots().flatMap((root) => {
+    if (fs.existsSync(path.join(root, 'expected_inference.json'))) return [root];
+    return fs.readdirSync(root).map((d) => path.join(root, d));
+  });
+  const found = dirs.filter((d) => fs.existsSync(path.join(d, 'expected_inference.json'))).sort();
+  if (found.length === 0) throw new Error(`no reference models (folders with expected_inference.json) under ${referenceRoots().join(', ')}`);
+  return found;
 }
 
 export function loadReference(dir: string): ReferenceModel {
