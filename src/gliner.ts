@@ -11,7 +11,7 @@ import { BackendInfo, BackendPreference, initBackend } from './backend';
 import { Entity, Span, greedySelect, spanCandidates, spansToEntities, validateDecodeOptions } from './decoding';
 import { Range, planLabelGroups, planWindows, promptTokenCount } from './processing/windows';
 import { Word, splitWords } from './processing/word-splitter';
-import { BatchRow, WordTokenizer, buildBatch, uniqueLabels } from './processing/batch';
+import { BatchRow, MAX_TOKENS_PER_WORD, WordTokenizer, buildBatch, uniqueLabels } from './processing/batch';
 import { modelInputFromCollated } from './processing/model-input';
 import { readGlinerConfig, readModelWeights } from './io/model-dir';
 import { ResolveOptions, resolveModelSource } from './io/resolve-model';
@@ -227,7 +227,7 @@ export class GLiNER {
   /** Windows x label groups that cover a text within the word and token limits. */
   private planSegments(p: PreparedText, opts: ResolvedPredictOptions): Segment[] {
     const maxTokens = this.config.encoder.maxPositionEmbeddings;
-    const count = (w: string) => Math.max(1, this.tokenizer.encodeWord(w).length);
+    const count = (w: string) => Math.min(MAX_TOKENS_PER_WORD, Math.max(1, this.tokenizer.encodeWord(w).length));
     const labelTokens = p.labels.map(count);
     // A prompt may take half the encoder window; more labels are split into groups.
     const groups = planLabelGroups(labelTokens, Math.floor(maxTokens / 2));

@@ -18,6 +18,13 @@ export interface WordTokenizer {
   readonly unkId: number;
 }
 
+/**
+ * Sub-tokens kept per word. Only a word's first sub-token represents it, so a pathological
+ * "word" (a 10,000-character hash, a base64 blob) is cut to this many sub-tokens instead of
+ * blowing the encoder window up quadratically; real words are far below it.
+ */
+export const MAX_TOKENS_PER_WORD = 64;
+
 export interface PromptTokens {
   entToken: string;
   sepToken: string;
@@ -45,6 +52,7 @@ export function buildBatch(rows: readonly BatchRow[], tokenizer: WordTokenizer, 
       // A word that normalises to nothing (e.g. a lone zero-width joiner) would shift every later
       // word's index upstream; we give it [UNK] instead so word k stays word k.
       if (pieces.length === 0) pieces = [tokenizer.unkId];
+      if (pieces.length > MAX_TOKENS_PER_WORD) pieces = pieces.slice(0, MAX_TOKENS_PER_WORD);
       pieces.forEach((id, i) => {
         ids.push(id);
         wordsMask.push(i === 0 ? wordNumber : 0);
