@@ -103,6 +103,18 @@ interface Segment {
 type ResolvedPredictOptions = Required<PredictOptions>;
 
 /**
+ * Configs that predate class_token_index / vocab_size (GLiNER 0.1.x) rely on the loader adding
+ * GLiNER's tokens ([FLERT], <<ENT>>, <<SEP>>) to the encoder's tokenizer and sizing the embedding
+ * table to it, as upstream does. Mutates both; a no-op for current configs.
+ */
+export function reconcileTokenizer(config: GlinerConfig, tokenizer: { tokenToId(t: string): number | undefined; addTokens(t: string[]): number; vocabSize: number }): void {
+  const missing = ['[FLERT]', config.entToken, config.sepToken].filter((t) => tokenizer.tokenToId(t) === undefined);
+  if (missing.length) tokenizer.addTokens(missing);
+  if (config.vocabSize < 0) config.encoder.vocabSize = tokenizer.vocabSize;
+  if (config.classTokenIndex < 0) config.classTokenIndex = tokenizer.tokenToId(config.entToken)!;
+}
+
+/**
  * Candidates from overlapping windows (or label groups) can repeat a span: keep the best score,
  * and order them as one tensor's torch.where would (start, width, class) so ties break as upstream.
  */
@@ -153,12 +165,7 @@ export class GLiNER {
     const source = await resolveModelSource(pathOrId, options);
     const config = readGlinerConfig(source.modelDir, source.encoderConfigDir);
     const tokenizer = loadTokenizerFromDir(source.tokenizerDir);
-    // Configs that predate class_token_index / vocab_size (GLiNER 0.1.x) rely on the loader
-    // adding GLiNER's tokens and sizing the embeddings to the tokenizer, as upstream does.
-    const missing = ['[FLERT]', config.entToken, config.sepToken].filter((t) => tokenizer.tokenToId(t) === undefined);
-    if (missing.length) tokenizer.addTokens(missing);
-    if (config.vocabSize < 0) config.encoder.vocabSize = tokenizer.vocabSize;
-    if (config.classTokenIndex < 0) config.classTokenIndex = tokenizer.tokenToId(config.entToken)!;
+    reconcileTokenizer(config, tokenizer);
     const { file, weights } = await readModelWeights(source.modelDir);
     const model = new GlinerModel(config);
     try {

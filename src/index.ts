@@ -8,3 +8,6 @@ export { splitWords } from './processing/word-splitter';
 export type { Word } from './processing/word-splitter';
 export type { GlinerConfig } from './config';
 export { GlinerModel } from './model';
+export { formatResults, OUTPUT_FORMATS } from './output/formats';
+export type { OutputFormat, ResultRecord } from './output/formats';
+export { FAMILIES, getFamily, familyNames, buildFamilyConfig } from './families';

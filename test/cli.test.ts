@@ -104,6 +104,33 @@ describe('gliner-tf predict', () => {
     expect(bad.stderr).toContain(`${badLine}:2: key "text" must be a string`);
   });
 
+  test('--format json / conll / spacy / html, and a bad format is a usage error', () => {
+    const input = path.join(tmp, 'fmt.txt');
+    fs.writeFileSync(input, 'Alice Martin visited Paris.\nBob Chen moved to Tokyo.\n');
+    const base = ['predict', '--model', MODEL, '--labels', 'person,city', '--input', input, '--threshold', '0.3'];
+    const json = cli([...base, '--format', 'json']);
+    expect(json.code).toBe(0);
+    const arr = JSON.parse(json.stdout);
+    expect(arr.map((r: { text: string }) => r.text)).toEqual(['Alice Martin visited Paris.', 'Bob Chen moved to Tokyo.']);
+    const conll = cli([...base, '--format', 'conll']);
+    expect(conll.code).toBe(0);
+    const lines = conll.stdout.split('\n');
+    expect(lines[0]).toMatch(/^Alice\t(O|[BI]-(person|city))$/);
+    expect(lines.filter((l) => l === '').length).toBeGreaterThanOrEqual(2);
+    const spacy = cli([...base, '--format', 'spacy']);
+    expect(parseLines(spacy.stdout)[1].text).toBe('Bob Chen moved to Tokyo.');
+    const out = path.join(tmp, 'page.html');
+    const html = cli([...base, '--format', 'html', '--output', out]);
+    expect(html.code).toBe(0);
+    const page = fs.readFileSync(out, 'utf8');
+    expect(page).toMatch(/^<!DOCTYPE html>/i);
+    expect(page).toContain('person');
+    expect(page).toContain('Bob Chen moved to Tokyo.'.split(' ')[2]);
+    const bad = cli([...base, '--format', 'xml']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--format must be one of jsonl, json, conll, spacy, html, got 'xml'/);
+  });
+
   test('--help documents every option', () => {
     const r = cli(['predict', '--help']);
     expect(r.code).toBe(0);

@@ -10,6 +10,15 @@ import { runPredict } from './predict-command';
 
 const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promise<void> }> = {
   predict: { summary: 'find entities of any type in text', run: (argv) => runPredict(argv) },
+  // Loaded on use: neither command needs the prediction stack at startup.
+  info: {
+    summary: 'describe a model folder (family, sizes, parameters, weights, backend)',
+    run: (argv) => (require('./info-command') as typeof import('./info-command')).runInfo(argv),
+  },
+  convert: {
+    summary: 'convert pytorch_model.bin to model.safetensors (verified, atomic)',
+    run: (argv) => (require('./convert-command') as typeof import('./convert-command')).runConvert(argv),
+  },
 };
 
 export const MAIN_HELP = `Usage: gliner-tf <command> [options]

@@ -9,6 +9,7 @@ import { BackendPreference } from '../src/backend';
 import { ProgressBar } from '../src/util/progress';
 import { writeFileAtomic } from '../src/io/weights-file';
 import { UsageError, numberOption, parseCommand, requireOption } from './cli-args';
+import { OUTPUT_FORMATS, ResultRecord, formatResults, isOutputFormat } from '../src/output/formats';
 
 export const PREDICT_HELP = `Usage: gliner-tf predict --model DIR --labels "person,award,date" (--text "..." | --input FILE) [options]
 
@@ -31,13 +32,16 @@ Options:
   --nested             allow nested entities (default: flat, no overlaps)
   --multi-label        allow several labels on the same span
   --batch-size N       texts per forward pass                                      [default: 8]
+  --format NAME        jsonl | json | conll | spacy | html                        [default: jsonl]
+                       (conll: word<TAB>BIO tag; spacy: Doc JSON lines; html: a page that
+                       highlights entities with a colour per label and a legend)
   --output FILE        write results to FILE (atomically) instead of standard output
   --backend NAME       auto | tensorflow | wasm | cpu                              [default: auto]
   --quiet              no progress bar or warnings on standard error
   -h, --help           show this help
 
-Output: one JSON line per input text: {"text": ..., "entities": [{"start", "end", "text", "label", "score"}]}
-with start/end as character offsets (UTF-16, end exclusive) into the text.
+Output (jsonl): one JSON line per input text: {"text": ..., "entities": [{"start", "end", "text",
+"label", "score"}]} with start/end as character offsets (UTF-16, end exclusive) into the text.
 
 Example:
   gliner-tf predict --model fixtures/models/tiny --labels person,city --text "Alice moved to Paris."`;
@@ -101,6 +105,7 @@ export async function runPredict(argv: string[], out: NodeJS.WritableStream = pr
     'multi-label': { type: 'boolean' },
     'batch-size': { type: 'string' },
     output: { type: 'string' },
+    format: { type: 'string' },
     backend: { type: 'string' },
     revision: { type: 'string' },
     'cache-dir': { type: 'string' },
@@ -124,6 +129,10 @@ export async function runPredict(argv: string[], out: NodeJS.WritableStream = pr
   };
   const backend = (values.backend ?? 'auto') as BackendPreference;
   if (!['auto', 'tensorflow', 'wasm', 'cpu'].includes(backend)) throw new UsageError(`--backend must be auto, tensorflow, wasm or cpu, got '${backend}'`);
+  const format = (values.format ?? 'jsonl') as string;
+  if (!isOutputFormat(format)) throw new UsageError(`--format must be one of ${OUTPUT_FORMATS.join(', ')}, got '${format}'`);
+  // jsonl, conll and spacy are written as texts are done; json and html need every result first.
+  const streaming = format === 'jsonl' || format === 'conll' || format === 'spacy';
   const quiet = Boolean(values.quiet);
   if (values.text === undefined && values.input === '-' && process.stdin.isTTY && !quiet) {
     process.stderr.write('gliner-tf: reading texts from standard input (Ctrl-D to end)\n');
@@ -139,6 +148,7 @@ export async function runPredict(argv: string[], out: NodeJS.WritableStream = pr
   });
   const chunks: string[] = [];
   const emit = (line: string) => (values.output ? chunks.push(line) : out.write(line));
+  const held: ResultRecord[] = [];
   try {
     const records: AsyncIterable<InputRecord> | InputRecord[] =
       values.text !== undefined ? [{ text: values.text as string }] : readInput(values.input as string);
@@ -152,7 +162,9 @@ export async function runPredict(argv: string[], out: NodeJS.WritableStream = pr
         return l;
       });
       const results = await model.batchPredictEntities(pending.map((r) => r.text), perText, options);
-      results.forEach((entities, i) => emit(JSON.stringify({ text: pending[i].text, entities }) + '\n'));
+      const records = results.map((entities, i) => ({ text: pending[i].text, entities }));
+      if (streaming) emit(formatResults(records, format));
+      else held.push(...records);
       index += pending.length;
       progress.update(pending.length);
       pending = [];
@@ -165,6 +177,7 @@ export async function runPredict(argv: string[], out: NodeJS.WritableStream = pr
     }
     if (pending.length) await flush();
     progress.finish();
+    if (!streaming) emit(formatResults(held, format, { labels, title: values.input ? `gliner-tf: ${values.input}` : undefined }));
     if (values.output) await writeFileAtomic(values.output as string, Buffer.from(chunks.join(''), 'utf8'));
   } finally {
     model.dispose();

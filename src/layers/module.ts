@@ -32,7 +32,10 @@ export class Module {
   /** Register a float32 parameter, initialised to zeros in its variable layout until weights are loaded. */
   protected addParam(name: string, variableShape: number[], layout?: Partial<ParamLayout>): tf.Variable {
     if (this.params.has(name)) throw new Error(`parameter '${name}' registered twice`);
-    const variable = tf.variable(tf.zeros(variableShape, 'float32'), true);
+    // tf.variable copies its initial value: free the zeros, or every model holds its weights twice.
+    const init = tf.zeros(variableShape, 'float32');
+    const variable = tf.variable(init, true);
+    init.dispose();
     this.params.set(name, { variable, layout: { storedShape: layout?.storedShape ?? variableShape, ...layout } });
     return variable;
   }
