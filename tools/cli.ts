@@ -7,9 +7,13 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError } from './cli-args';
 import { runPredict } from './predict-command';
+import { runTrain } from './train-command';
+import { runEval } from './eval-command';
 
 const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promise<void> }> = {
   predict: { summary: 'find entities of any type in text', run: (argv) => runPredict(argv) },
+  train: { summary: 'fine-tune a model on annotated data (checkpoints, resume)', run: (argv) => runTrain(argv) },
+  eval: { summary: 'precision / recall / F1 of a model on annotated data', run: (argv) => runEval(argv) },
   // Loaded on use: neither command needs the prediction stack at startup.
   info: {
     summary: 'describe a model folder (family, sizes, parameters, weights, backend)',

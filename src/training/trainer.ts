@@ -1,0 +1,629 @@
+/**
+ * The training loop: upstream GLiNER's HF-Trainer recipe on a GLiNER model.
+ *
+ *   for each optimizer update (step s = 0 .. T-1):
+ *     for each of gradient_accumulation_steps micro-batches (BatchPlanner order):
+ *       loss, grads = forward/backward in train mode (dropout on), seeded by (seed, s, micro)
+ *       accumulate grads / gradient_accumulation_steps       (upstream scales each loss so)
+ *     clip the global gradient norm to max_grad_norm          (torch clip_grad_norm_)
+ *     AdamW update with lr = base lr of the group * schedule(s)
+ *     log; evaluate every eval_every updates; checkpoint every save_steps updates
+ *
+ * Reproducibility: batches and entity-type sampling come from the BatchPlanner (seeded, position
+ * based), dropout masks from a per-micro-batch seed; nothing depends on wall-clock or on how
+ * the run was split, so a run resumed from a checkpoint follows the same trajectory as one that
+ * never stopped. (tf.dropout draws its seed from Math.random when given none; the model's layers
+ * pass none, so the step swaps Math.random for a seeded generator while it runs. The step is
+ * synchronous, so no other code can observe the swap.)
+ *
+ * NaN/Inf: a micro-batch whose loss, or an update whose gradient norm, is not finite is reported
+ * with its step, epoch, batch index and example indices; `on_nan: 'stop'` (default) throws a
+ * TrainingError, 'skip' drops it and goes on.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { GlinerConfig } from '../config';
+import { GlinerModel } from '../model';
+import { readModelWeights } from '../io/model-dir';
+import { ProgressBar, ProgressStream } from '../util/progress';
+import { BatchPlanner, BatchPosition, PreparedBatch, Rng, TrainingExample, deriveSeed } from './data';
+import { LossOptions, validateLossOptions } from './loss';
+import { StepContext, lossAndGrads } from './step';
+import { AdamW, GradAccumulator, buildParamGroups, clipGradNorm, disposeGrads, isEncoderParam } from './optimizer';
+import { LrSchedule, resolveWarmupSteps } from './schedule';
+import { MODEL_KEYS, TrainConfig, TrainConfigInput, resolveTrainConfig, trainConfigToJson } from './train-config';
+import { EvalMetrics, PredictTarget, evaluateExamples } from './evaluate';
+import {
+  EvalRecord,
+  FileSet,
+  TrainerState,
+  checkpointDir,
+  cleanStaleTemp,
+  readOptimizerState,
+  readTokenizerFiles,
+  readTrainerState,
+  rotateCheckpoints,
+  writeFolderAtomic,
+} from './checkpoint';
+
+/** Seed stream for dropout masks (the planner uses 1 and 2). */
+const STREAM_DROPOUT = 3;
+
+export class TrainingError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TrainingError';
+  }
+}
+
+/** What the trainer needs of a model: a GLiNER instance. */
+export interface TrainableModel {
+  config: GlinerConfig;
+  model: GlinerModel;
+  tokenizer: PredictTarget['tokenizer'] & StepContext['tokenizer'];
+}
+
+export interface StepInfo {
+  /** Updates done (1-based number of this update). */
+  step: number;
+  totalSteps: number;
+  /** Fractional epoch after this update. */
+  epoch: number;
+  /** Mean loss of the micro-batches of this update (NaN if the update was skipped). */
+  loss: number;
+  /** Learning rates of this update: `encoder` (token_rep_layer) and `others`. */
+  lr: Record<string, number>;
+  /** Global gradient norm before clipping (NaN if skipped). */
+  gradNorm: number;
+  /** Examples in this update, the time it took and the throughput. */
+  examples: number;
+  seconds: number;
+  examplesPerSecond: number;
+  /** The update was dropped (non-finite loss or gradient with on_nan 'skip'). */
+  skipped: boolean;
+  /** Planner positions of the micro-batches. */
+  batches: BatchPosition[];
+}
+
+export interface EvalInfo {
+  step: number;
+  metrics: EvalMetrics;
+  isBest: boolean;
+}
+
+export interface TrainerOptions {
+  /** Training options (upstream key semantics, see train-config.ts); merged over the defaults. */
+  config?: TrainConfigInput;
+  /** Development set for periodic evaluation. */
+  evalExamples?: readonly TrainingExample[];
+  /** Entity types prompted during evaluation (default: all types of the evaluation set). */
+  evalLabels?: readonly string[];
+  /** Where checkpoints, the final model and metrics.jsonl go; nothing is written without it. */
+  outputDir?: string;
+  /** Tokenizer files copied into checkpoints; default: read from `sourceDir`. */
+  tokenizerFiles?: FileSet;
+  /** The folder the model was loaded from (for its tokenizer files). */
+  sourceDir?: string;
+  onStep?: (info: StepInfo) => void | Promise<void>;
+  onEval?: (info: EvalInfo) => void | Promise<void>;
+  /** Warnings and notes (skipped batches, config mismatches). Default: console.warn. */
+  onWarning?: (message: string) => void;
+  /** Draw a progress bar (on a TTY): true for stderr, or a stream. Default false. */
+  progress?: boolean | ProgressStream;
+  /** Metrics log (JSON lines); default `<outputDir>/metrics.jsonl`; null disables it. */
+  metricsFile?: string | null;
+  /** Write the final model to `<outputDir>/final` at the end. Default true. */
+  saveFinalModel?: boolean;
+}
+
+export interface TrainResult {
+  /** Updates done in total (including those before a resume). */
+  globalStep: number;
+  totalSteps: number;
+  /** stop() was called before the end. */
+  stopped: boolean;
+  /** Loss of every update of this run (NaN for skipped ones). */
+  losses: { step: number; loss: number }[];
+  lastEval: EvalMetrics | null;
+  bestF1: number | null;
+  bestStep: number | null;
+  bestCheckpoint: string | null;
+  lastCheckpoint: string | null;
+  finalModelDir: string | null;
+  skippedBatches: number;
+  seconds: number;
+}
+
+/** Run `fn` with Math.random replaced by a generator seeded with `seed` (see the file comment). */
+export function withSeededRandom<T>(seed: number, fn: () => T): T {
+  const rng = new Rng(seed);
+  const original = Math.random;
+  Math.random = () => rng.nextFloat();
+  try {
+    return fn();
+  } finally {
+    Math.random = original;
+  }
+}
+
+/** Number of optimizer updates a config asks for. */
+export function totalTrainingSteps(cfg: TrainConfig, batchesPerEpoch: number): number {
+  if (cfg.numSteps !== null) return cfg.numSteps;
+  const epochs = cfg.numTrainEpochs ?? 1;
+  return Math.max(1, Math.ceil((epochs * batchesPerEpoch) / cfg.gradientAccumulationSteps));
+}
+
+/** Options that change the trajectory: a resume with other values is not a continuation. */
+const TRAJECTORY_KEYS = ['seed', 'train_batch_size', 'gradient_accumulation_steps', 'lr_encoder', 'lr_others', 'weight_decay_encoder',
+  'weight_decay_other', 'scheduler_type', 'warmup_ratio', 'warmup_steps', 'num_steps', 'max_grad_norm', 'loss_alpha', 'loss_gamma',
+  'label_smoothing', 'loss_reduction', 'max_types', 'max_neg_type_ratio', 'max_len', 'shuffle_types', 'random_drop', 'size_sup'];
+
+export class Trainer {
+  readonly config: TrainConfig;
+  /** The model config as saved: the model's own with the data overrides (max_len, max_types, ...). */
+  readonly modelConfig: GlinerConfig;
+  readonly totalSteps: number;
+  readonly planner: BatchPlanner;
+  readonly optimizer: AdamW;
+  readonly schedule: LrSchedule;
+  private readonly target: TrainableModel;
+  private readonly examples: readonly TrainingExample[];
+  private readonly ctx: StepContext;
+  private readonly lossOptions: LossOptions;
+  private readonly tokenizerFiles: FileSet | null;
+  private readonly warn: (message: string) => void;
+  private readonly metricsFile: string | null;
+  private globalStepValue = 0;
+  private best: { f1: number; step: number } | null = null;
+  private bestCheckpoint: string | null = null;
+  private lastCheckpoint: string | null = null;
+  private evalHistory: EvalRecord[] = [];
+  private skipped = 0;
+  private stopRequested = false;
+  private running = false;
+  private disposed = false;
+
+  constructor(
+    model: TrainableModel,
+    trainExamples: readonly TrainingExample[],
+    private readonly options: TrainerOptions = {},
+  ) {
+    this.target = model;
+    this.warn = options.onWarning ?? ((m) => console.warn(`gliner-tf train: ${m}`));
+    const cfg = resolveTrainConfig(options.config);
+    this.config = cfg;
+    const base = model.config;
+    this.modelConfig = {
+      ...base,
+      maxLen: cfg.maxLen ?? base.maxLen,
+      maxTypes: cfg.maxTypes ?? base.maxTypes,
+      maxNegTypeRatio: cfg.maxNegTypeRatio ?? base.maxNegTypeRatio,
+      raw: { ...base.raw },
+    };
+    this.checkModelKeys(cfg.model, base);
+
+    if (!Array.isArray(trainExamples) || trainExamples.length === 0) throw new TrainingError('no training examples');
+    // upstream size_sup: train on a random subset
+    this.examples = cfg.sizeSup > 0 && cfg.sizeSup < trainExamples.length ? new Rng(cfg.seed).sample(trainExamples, cfg.sizeSup) : trainExamples;
+    this.planner = new BatchPlanner(this.examples, {
+      batchSize: cfg.trainBatchSize,
+      seed: cfg.seed,
+      maxLen: this.modelConfig.maxLen,
+      maxWidth: this.modelConfig.maxWidth,
+      maxTypes: this.modelConfig.maxTypes,
+      maxNegTypeRatio: this.modelConfig.maxNegTypeRatio,
+      shuffleTypes: cfg.shuffleTypes,
+      randomDrop: cfg.randomDrop,
+      bucketBatches: cfg.lengthBucketBatches,
+    });
+    this.totalSteps = totalTrainingSteps(cfg, this.planner.batchesPerEpoch());
+
+    const classTokenId = model.tokenizer.tokenToId(base.entToken);
+    if (classTokenId === undefined) throw new TrainingError(`the tokenizer has no '${base.entToken}' token`);
+    const named = model.model.namedParameters();
+    const frozen = new Set<string>();
+    for (const [name] of named) {
+      if (cfg.freezeTokenRep && isEncoderParam(name)) frozen.add(name);
+      if (cfg.freezeTextEncoder && name.startsWith('token_rep_layer.bert_layer.')) frozen.add(name);
+    }
+    if (frozen.size === named.length) throw new TrainingError('every parameter is frozen: nothing to train');
+    const trainable = frozen.size ? new Set(named.map(([n]) => n).filter((n) => !frozen.has(n))) : undefined;
+    this.ctx = { model: model.model, tokenizer: model.tokenizer, classTokenId, trainable };
+    this.lossOptions = { alpha: cfg.lossAlpha, gamma: cfg.lossGamma, labelSmoothing: cfg.labelSmoothing, reduction: cfg.lossReduction, probMargin: cfg.lossProbMargin };
+    validateLossOptions(this.lossOptions);
+
+    // read before any tensor is allocated, so a failure here leaks nothing
+    this.tokenizerFiles = options.tokenizerFiles ?? (options.sourceDir ? readTokenizerFiles(options.sourceDir) : null);
+    if (options.outputDir && !this.tokenizerFiles) {
+      throw new TrainingError('checkpoints need the tokenizer files: pass sourceDir (the model folder) or tokenizerFiles');
+    }
+
+    const groups = buildParamGroups(model.model, {
+      lrEncoder: cfg.lrEncoder,
+      lrOthers: cfg.lrOthers,
+      weightDecayEncoder: cfg.weightDecayEncoder,
+      weightDecayOther: cfg.weightDecayOther,
+      frozen,
+    });
+    this.schedule = new LrSchedule({
+      type: cfg.schedulerType,
+      totalSteps: this.totalSteps,
+      warmupSteps: resolveWarmupSteps(this.totalSteps, cfg.warmupRatio, cfg.warmupSteps),
+    });
+    this.optimizer = new AdamW(new Map(named.map(([n, p]) => [n, p.variable])), groups, { beta1: cfg.adamBeta1, beta2: cfg.adamBeta2, eps: cfg.adamEpsilon });
+
+    const metrics = options.metricsFile === undefined ? (options.outputDir ? path.join(options.outputDir, 'metrics.jsonl') : null) : options.metricsFile;
+    this.metricsFile = metrics;
+    if (options.evalExamples !== undefined && options.evalExamples.length === 0) this.warn('the evaluation set is empty; no evaluation will run');
+  }
+
+  /** Updates done so far. */
+  get globalStep(): number {
+    return this.globalStepValue;
+  }
+
+  /** Ask the loop to stop after the current update (it then saves a checkpoint). */
+  stop(): void {
+    this.stopRequested = true;
+  }
+
+  /**
+   * Continue from a checkpoint folder: model weights, optimizer moments and step counts, the
+   * data position (and so the dropout and sampling streams), best metric and history.
+   */
+  async resume(dir: string): Promise<void> {
+    this.checkAlive();
+    if (this.running) throw new TrainingError('cannot resume while training');
+    const state = readTrainerState(dir);
+    const { file, weights } = await readModelWeights(dir);
+    this.target.model.loadWeights(weights, file);
+    const opt = readOptimizerState(dir);
+    this.optimizer.loadState(opt.tensors, opt.meta, path.join(dir, 'optimizer.safetensors'));
+    this.planner.restore(state.planner);
+    this.globalStepValue = state.global_step;
+    this.best = state.best_metric !== null && state.best_step !== null ? { f1: state.best_metric, step: state.best_step } : null;
+    this.bestCheckpoint = state.best_model_checkpoint;
+    this.evalHistory = [...state.eval_history];
+    this.skipped = state.skipped_batches;
+    this.lastCheckpoint = dir;
+    const now = trainConfigToJson(this.config);
+    const changed = TRAJECTORY_KEYS.filter((k) => JSON.stringify(state.train_config[k]) !== JSON.stringify(now[k]));
+    if (changed.length) {
+      this.warn(`resuming with changed options (${changed.map((k) => `${k}: ${JSON.stringify(state.train_config[k])} -> ${JSON.stringify(now[k])}`).join(', ')}); the run will not match an uninterrupted one`);
+    }
+    if (this.globalStepValue > this.totalSteps) {
+      throw new TrainingError(`${dir} is at step ${this.globalStepValue}, beyond the ${this.totalSteps} steps configured`);
+    }
+    this.truncateMetrics();
+  }
+
+  /** Evaluate the current model on the evaluation set. */
+  async evaluate(): Promise<EvalMetrics> {
+    this.checkAlive();
+    const ex = this.options.evalExamples;
+    if (!ex || ex.length === 0) throw new TrainingError('no evaluation examples were given');
+    return evaluateExamples({ config: this.modelConfig, model: this.target.model, tokenizer: this.target.tokenizer }, ex, {
+      threshold: this.config.evalThreshold,
+      flatNer: this.config.evalFlatNer,
+      batchSize: this.config.evalBatchSize,
+      labels: this.options.evalLabels,
+    });
+  }
+
+  /** Train until the configured number of updates (or stop()). */
+  async train(): Promise<TrainResult> {
+    this.checkAlive();
+    if (this.running) throw new TrainingError('train() is already running');
+    this.running = true;
+    this.stopRequested = false;
+    const started = Date.now();
+    const cfg = this.config;
+    const out = this.options.outputDir;
+    if (out) {
+      fs.mkdirSync(out, { recursive: true });
+      cleanStaleTemp(out);
+    }
+    const stream = typeof this.options.progress === 'object' ? this.options.progress : undefined;
+    const bar = new ProgressBar('train', this.totalSteps, { quiet: !this.options.progress, stream, initial: this.globalStepValue, unit: 'steps' });
+    const losses: { step: number; loss: number }[] = [];
+    let lastEval: EvalMetrics | null = null;
+    let lastEvalStep = -1;
+    let lastSaveStep = this.lastCheckpoint ? this.globalStepValue : -1;
+    const saveEvery = cfg.saveSteps ?? cfg.evalEvery;
+    const window: StepInfo[] = [];
+    const haveEval = (this.options.evalExamples?.length ?? 0) > 0;
+    try {
+      while (this.globalStepValue < this.totalSteps && !this.stopRequested) {
+        const info = this.trainStep();
+        const step = info.step;
+        losses.push({ step, loss: info.loss });
+        window.push(info);
+        bar.setSuffix(
+          `loss ${fmt(info.loss)} lr ${Object.entries(info.lr).map(([g, v]) => `${g} ${v.toExponential(2)}`).join(' ')} ${info.examplesPerSecond.toFixed(1)} ex/s`,
+        );
+        bar.update(1);
+        if (step % cfg.loggingSteps === 0 || step === this.totalSteps) {
+          this.logTrain(window, step);
+          window.length = 0;
+        }
+        if (this.options.onStep) await this.options.onStep(info);
+
+        let saveNow = out !== undefined && saveEvery > 0 && step % saveEvery === 0;
+        if (haveEval && cfg.evalEvery > 0 && step % cfg.evalEvery === 0) {
+          lastEval = await this.runEval(step);
+          lastEvalStep = step;
+          // keep the best model: save it even off the save cadence
+          if (out && this.best?.step === step) saveNow = true;
+        }
+        if (saveNow) {
+          await this.saveCheckpoint();
+          lastSaveStep = step;
+        }
+        // let signal handlers and timers run between updates
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      // a stop between logging steps still logs the updates since the last line
+      if (window.length) this.logTrain(window, this.globalStepValue);
+      const finished = this.globalStepValue >= this.totalSteps;
+      if (finished && haveEval && lastEvalStep !== this.globalStepValue) {
+        lastEval = await this.runEval(this.globalStepValue);
+        lastEvalStep = this.globalStepValue;
+      }
+      if (out && lastSaveStep !== this.globalStepValue && this.globalStepValue > 0) await this.saveCheckpoint();
+      let finalModelDir: string | null = null;
+      if (out && finished && this.options.saveFinalModel !== false) {
+        finalModelDir = await writeFolderAtomic(path.join(out, 'final'), {
+          config: this.modelConfig,
+          weights: this.target.model.exportWeights(),
+          tokenizerFiles: this.tokenizerFiles!,
+        });
+      }
+      bar.finish();
+      return {
+        globalStep: this.globalStepValue,
+        totalSteps: this.totalSteps,
+        stopped: !finished,
+        losses,
+        lastEval,
+        bestF1: this.best?.f1 ?? null,
+        bestStep: this.best?.step ?? null,
+        bestCheckpoint: this.bestCheckpoint,
+        lastCheckpoint: this.lastCheckpoint,
+        finalModelDir,
+        skippedBatches: this.skipped,
+        seconds: (Date.now() - started) / 1000,
+      };
+    } finally {
+      bar.finish();
+      this.running = false;
+    }
+  }
+
+  /** Save a resumable checkpoint of the current state as `<outputDir>/checkpoint-<step>`. */
+  async saveCheckpoint(hook?: () => Promise<void> | void): Promise<string> {
+    this.checkAlive();
+    const out = this.options.outputDir;
+    if (!out) throw new TrainingError('no outputDir was given');
+    const step = this.globalStepValue;
+    const dir = checkpointDir(out, step);
+    if (this.best?.step === step) this.bestCheckpoint = dir;
+    await writeFolderAtomic(
+      dir,
+      {
+        config: this.modelConfig,
+        weights: this.target.model.exportWeights(),
+        tokenizerFiles: this.tokenizerFiles!,
+        optimizer: this.optimizer.state(),
+        trainerState: this.trainerState(),
+      },
+      hook,
+    );
+    this.lastCheckpoint = dir;
+    const keep = new Set<string>();
+    if (this.bestCheckpoint) keep.add(path.resolve(this.bestCheckpoint));
+    rotateCheckpoints(out, this.config.saveTotalLimit, keep);
+    return dir;
+  }
+
+  /** Free the optimizer state (the model belongs to the caller). */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.optimizer.dispose();
+  }
+
+  private trainStep(): StepInfo {
+    const cfg = this.config;
+    const s = this.globalStepValue;
+    const accum = cfg.gradientAccumulationSteps;
+    const t0 = Date.now();
+    const acc = new GradAccumulator();
+    const microLosses: number[] = [];
+    const positions: BatchPosition[] = [];
+    let examples = 0;
+    const lrFactor = this.schedule.factor(s);
+    // one rate per module family: the decay / no-decay groups share theirs
+    const lr: Record<string, number> = {};
+    for (const [name, v] of Object.entries(this.optimizer.learningRates(lrFactor))) lr[name.replace(/_no_decay$/, '')] = v;
+    try {
+      for (let micro = 0; micro < accum; micro++) {
+        const batch = this.planner.nextBatch();
+        positions.push(batch.position!);
+        const seed = deriveSeed(cfg.seed, STREAM_DROPOUT, s, micro);
+        const res = withSeededRandom(seed, () => lossAndGrads(this.ctx, batch, this.lossOptions, true));
+        const loss = res.loss.dataSync()[0];
+        res.loss.dispose();
+        if (!Number.isFinite(loss)) {
+          disposeGrads(res.grads);
+          this.badBatch(`loss is ${loss}`, s, [batch]);
+          continue;
+        }
+        if (accum === 1) acc.adopt(res.grads);
+        else {
+          acc.add(res.grads, 1 / accum);
+          disposeGrads(res.grads);
+        }
+        microLosses.push(loss);
+        examples += batch.batchSize;
+      }
+      let gradNorm = NaN;
+      let skipped = microLosses.length === 0;
+      if (!skipped) {
+        const grads = acc.take();
+        try {
+          gradNorm = clipGradNorm(grads, cfg.maxGradNorm);
+          if (!Number.isFinite(gradNorm)) {
+            this.badBatch(`gradient norm is ${gradNorm}`, s, positions);
+            skipped = true;
+          } else {
+            this.optimizer.step(grads, lrFactor);
+          }
+        } finally {
+          disposeGrads(grads);
+        }
+      }
+      this.globalStepValue = s + 1;
+      const seconds = Math.max((Date.now() - t0) / 1000, 1e-6);
+      const pos = this.planner.position();
+      return {
+        step: s + 1,
+        totalSteps: this.totalSteps,
+        epoch: pos.epoch + pos.batch / this.planner.batchesPerEpoch(),
+        loss: microLosses.length ? microLosses.reduce((a, b) => a + b, 0) / microLosses.length : NaN,
+        lr,
+        gradNorm,
+        examples,
+        seconds,
+        examplesPerSecond: examples / seconds,
+        skipped,
+        batches: positions,
+      };
+    } finally {
+      acc.dispose();
+    }
+  }
+
+  /** Report a non-finite batch: throw (on_nan 'stop') or count and warn ('skip'). */
+  private badBatch(what: string, step: number, batches: (PreparedBatch | BatchPosition)[]): void {
+    const where = batches
+      .map((b) => {
+        const p = 'examples' in b ? b.position! : b;
+        const ids = 'examples' in b ? `: examples ${b.examples.map((e) => e.index).slice(0, 20).join(', ')}${b.examples.length > 20 ? ', ...' : ''}` : '';
+        return `epoch ${p.epoch} batch ${p.batch}${ids}`;
+      })
+      .join('; ');
+    const message = `non-finite training value at step ${step + 1} (${what}; ${where})`;
+    if (this.config.onNan === 'stop') throw new TrainingError(`${message}. Set on_nan to 'skip' to drop such batches.`);
+    this.skipped++;
+    this.warn(`${message}: skipped`);
+  }
+
+  private async runEval(step: number): Promise<EvalMetrics> {
+    const metrics = await this.evaluate();
+    const isBest = this.best === null || metrics.f1 > this.best.f1;
+    if (isBest) {
+      this.best = { f1: metrics.f1, step };
+      this.bestCheckpoint = null; // set when this step's checkpoint is written
+    }
+    this.evalHistory.push({ step, precision: metrics.precision, recall: metrics.recall, f1: metrics.f1 });
+    this.appendMetrics({
+      type: 'eval',
+      step,
+      eval_precision: metrics.precision,
+      eval_recall: metrics.recall,
+      eval_f1: metrics.f1,
+      per_label: Object.fromEntries(Object.entries(metrics.perLabel).map(([l, m]) => [l, { precision: m.precision, recall: m.recall, f1: m.f1, support: m.support }])),
+      is_best: isBest,
+    });
+    if (this.options.onEval) await this.options.onEval({ step, metrics, isBest });
+    return metrics;
+  }
+
+  private logTrain(window: StepInfo[], step: number): void {
+    const ok = window.filter((w) => !w.skipped);
+    const mean = (f: (w: StepInfo) => number) => (ok.length ? ok.reduce((a, w) => a + f(w), 0) / ok.length : null);
+    const last = window[window.length - 1];
+    this.appendMetrics({
+      type: 'train',
+      step,
+      epoch: round(last.epoch, 4),
+      loss: mean((w) => w.loss),
+      grad_norm: mean((w) => w.gradNorm),
+      learning_rate: last.lr,
+      examples_per_second: round(window.reduce((a, w) => a + w.examples, 0) / window.reduce((a, w) => a + w.seconds, 0), 2),
+      skipped: window.length - ok.length,
+    });
+  }
+
+  private appendMetrics(record: Record<string, unknown>): void {
+    if (!this.metricsFile) return;
+    fs.mkdirSync(path.dirname(this.metricsFile), { recursive: true });
+    fs.appendFileSync(this.metricsFile, JSON.stringify({ ...record, time: new Date().toISOString() }) + '\n');
+  }
+
+  /** After a resume, drop log lines from steps the resumed run will redo. */
+  private truncateMetrics(): void {
+    const file = this.metricsFile;
+    if (!file || !fs.existsSync(file)) return;
+    const lines = fs.readFileSync(file, 'utf8').split('\n').filter((l) => l.trim() !== '');
+    const kept = lines.filter((l) => {
+      try {
+        return (JSON.parse(l) as { step?: number }).step! <= this.globalStepValue;
+      } catch {
+        return false;
+      }
+    });
+    if (kept.length !== lines.length) fs.writeFileSync(file, kept.map((l) => l + '\n').join(''));
+  }
+
+  private trainerState(): TrainerState {
+    const pos = this.planner.position();
+    return {
+      version: 1,
+      global_step: this.globalStepValue,
+      epoch: pos.epoch + pos.batch / this.planner.batchesPerEpoch(),
+      total_steps: this.totalSteps,
+      planner: this.planner.state(),
+      best_metric: this.best?.f1 ?? null,
+      best_step: this.best?.step ?? null,
+      best_model_checkpoint: this.bestCheckpoint,
+      eval_history: this.evalHistory,
+      skipped_batches: this.skipped,
+      train_config: trainConfigToJson(this.config),
+    };
+  }
+
+  /** Model-definition keys of the train config must agree with the model being fine-tuned. */
+  private checkModelKeys(keys: Record<string, unknown>, base: GlinerConfig): void {
+    const actual: Record<string, unknown> = {
+      max_width: base.maxWidth,
+      hidden_size: base.hiddenSize,
+      dropout: base.dropout,
+      span_mode: base.spanMode,
+      subtoken_pooling: base.subtokenPooling,
+      num_rnn_layers: base.numRnnLayers,
+      ent_token: base.entToken,
+      sep_token: base.sepToken,
+      embed_ent_token: base.embedEntToken,
+    };
+    for (const k of Object.keys(keys)) {
+      if (!(MODEL_KEYS as readonly string[]).includes(k) || !(k in actual)) continue;
+      if (JSON.stringify(keys[k]) !== JSON.stringify(actual[k])) {
+        this.warn(`'${k}' is ${JSON.stringify(keys[k])} in the training config but ${JSON.stringify(actual[k])} in the model; model-definition keys only apply when building a model from an encoder, the model's value is used`);
+      }
+    }
+  }
+
+  private checkAlive(): void {
+    if (this.disposed) throw new TrainingError('this trainer has been disposed');
+  }
+}
+
+function fmt(x: number): string {
+  return Number.isFinite(x) ? (Math.abs(x) >= 100 ? x.toFixed(1) : x.toFixed(4)) : String(x);
+}
+
+function round(x: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
