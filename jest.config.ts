@@ -7,6 +7,7 @@ const config: Config = {
   testMatch: ['**/*.test.ts'],
   // Model tests load wasm and run real forward passes; give them room on a 2-core machine.
   testTimeout: 120000,
+  setupFiles: ['<rootDir>/test/helpers/fast-check-seed.ts'],
   reporters: ['default', '<rootDir>/test/helpers/summary-reporter.js'],
   transform: {
     '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json', isolatedModules: true }],

@@ -12,6 +12,10 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import fc from 'fast-check';
+
+// Known difference (found with another fuzz seed): with USER_DEFINED pieces, an exact tie between
+// two segmentations ('@@@' with user piece '@@' -> '@' '@@' here, '@@' '@' in the oracle build)
+// can break the other way. DeBERTa-v3 / mDeBERTa-v3 vocabularies have no user-defined pieces.
 import { ProtoReader, WireType } from '../src/tokenizer/protobuf';
 import { ModelProto, ModelType, PieceType, SentencePieceModel, parseModelProto } from '../src/tokenizer/sentencepiece-model';
 import { DebertaV2Tokenizer } from '../src/tokenizer/deberta-tokenizer';
