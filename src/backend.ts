@@ -3,14 +3,18 @@
  *
  *   auto:        tfjs-node-gpu (CUDA) -> tfjs-node (native TensorFlow) -> wasm -> cpu, the first that loads
  *   tensorflow:  tfjs-node-gpu or tfjs-node, error if neither is installed
- *   wasm:        @tensorflow/tfjs-backend-wasm (XNNPACK, SIMD), shipped with this package
+ *   wasm:        @tensorflow/tfjs-backend-wasm (XNNPACK, SIMD), shipped with this package; runs its
+ *                threaded build with `threads` worker threads (default: the number of cores, see
+ *                kernels/wasm-threads.ts) and our replacement kernels (kernels/)
  *   cpu:         plain JavaScript kernels; 30-40x slower than wasm, a last resort
  *
  * The native packages are optional peer dependencies: their install downloads libtensorflow,
  * which not every machine can reach, so we use them when present and never require them.
  */
 import * as tf from '@tensorflow/tfjs';
-import { registerWasmUnsortedSegmentSum } from './kernels/unsorted-segment-sum';
+import { registerWasmKernels } from './kernels';
+import { availableCores, MAX_WASM_THREADS, useThreadedWasm, wasmThreadsState } from './kernels/wasm-threads';
+import { releaseGradientsEagerly } from './kernels/eager-backprop';
 
 export type BackendPreference = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
 export const BACKEND_PREFERENCES: readonly BackendPreference[] = ['auto', 'tensorflow', 'wasm', 'cpu'];
@@ -22,6 +26,20 @@ export interface BackendInfo {
   provider: string;
   /** Threads the backend computes with, where known. */
   threads: number | null;
+  /** Set when the backend runs with less than was asked for (e.g. the threaded wasm build could not start), saying why. */
+  note?: string;
+}
+
+export interface InitBackendOptions {
+  /** Re-select even if a backend is already active. */
+  force?: boolean;
+  /** Module loader, replaceable in tests to simulate installed / missing packages. */
+  load?: ModuleLoader;
+  /**
+   * wasm only: threads for XNNPACK (1..8). Default: GLINER_TF_WASM_THREADS, else the number of
+   * logical cores. Takes effect when the wasm backend first starts in this process.
+   */
+  threads?: number;
 }
 
 let active: BackendInfo | null = null;
@@ -42,16 +60,34 @@ async function tryNative(load: ModuleLoader): Promise<BackendInfo | null> {
   return null;
 }
 
-async function tryWasm(load: ModuleLoader): Promise<BackendInfo | null> {
+/** Threads to ask of the wasm backend: the option, else GLINER_TF_WASM_THREADS, else the core count. */
+export function wasmThreadsWanted(option?: number): number {
+  let n = option;
+  if (n === undefined && process.env.GLINER_TF_WASM_THREADS) {
+    n = Number(process.env.GLINER_TF_WASM_THREADS);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`GLINER_TF_WASM_THREADS='${process.env.GLINER_TF_WASM_THREADS}' is not a positive integer`);
+  }
+  if (n === undefined) n = availableCores();
+  if (!Number.isInteger(n) || n < 1) throw new Error(`threads must be a positive integer (got ${n})`);
+  return Math.min(n, MAX_WASM_THREADS);
+}
+
+async function tryWasm(load: ModuleLoader, threads: number): Promise<BackendInfo | null> {
   try {
     load('@tensorflow/tfjs-backend-wasm');
   } catch {
     return null;
   }
-  // Kernels wasm lacks, needed for training (gather gradients).
-  registerWasmUnsortedSegmentSum();
+  // Missing kernels (UnsortedSegmentSum, for gather gradients) and a BatchMatMul that stays on XNNPACK.
+  registerWasmKernels();
+  // Swaps in the threaded loader, unless the wasm backend already started in this process.
+  useThreadedWasm(threads);
   if (!(await tf.setBackend('wasm'))) return null;
-  return { name: 'wasm', provider: '@tensorflow/tfjs-backend-wasm', threads: 1 };
+  const st = wasmThreadsState();
+  const info: BackendInfo = { name: 'wasm', provider: '@tensorflow/tfjs-backend-wasm', threads: st ? st.threads : 1 };
+  if (st?.fallbackReason) info.note = `wasm runs on 1 thread: the threaded build did not start (${st.fallbackReason})`;
+  else if (st && st.threads < st.requested) info.note = `wasm runs on ${st.threads} of the ${st.requested} threads asked for`;
+  return info;
 }
 
 /**
@@ -60,7 +96,7 @@ async function tryWasm(load: ModuleLoader): Promise<BackendInfo | null> {
  */
 export async function initBackend(
   preference: BackendPreference = 'auto',
-  options: { force?: boolean; load?: ModuleLoader } = {},
+  options: InitBackendOptions = {},
 ): Promise<BackendInfo> {
   if (!BACKEND_PREFERENCES.includes(preference)) {
     throw new Error(`unknown backend '${String(preference)}' (choose one of: ${BACKEND_PREFERENCES.join(', ')})`);
@@ -73,6 +109,7 @@ export async function initBackend(
   }
   if (active && !options.force && (preference === 'auto' || preference === active.name)) return active;
   const load = options.load ?? defaultLoader;
+  const threads = wasmThreadsWanted(options.threads);
   let info: BackendInfo | null = null;
   switch (preference) {
     case 'tensorflow':
@@ -80,7 +117,7 @@ export async function initBackend(
       if (!info) throw new Error("backend 'tensorflow' needs @tensorflow/tfjs-node or @tensorflow/tfjs-node-gpu: npm install @tensorflow/tfjs-node");
       break;
     case 'wasm':
-      info = await tryWasm(load);
+      info = await tryWasm(load, threads);
       if (!info) throw new Error("backend 'wasm' could not be initialised (is @tensorflow/tfjs-backend-wasm installed?)");
       break;
     case 'cpu':
@@ -88,7 +125,7 @@ export async function initBackend(
       info = { name: 'cpu', provider: '@tensorflow/tfjs (cpu)', threads: 1 };
       break;
     case 'auto':
-      info = (await tryNative(load)) ?? (await tryWasm(load));
+      info = (await tryNative(load)) ?? (await tryWasm(load, threads));
       if (!info) {
         await tf.setBackend('cpu');
         info = { name: 'cpu', provider: '@tensorflow/tfjs (cpu)', threads: 1 };
@@ -96,6 +133,8 @@ export async function initBackend(
       break;
   }
   await tf.ready();
+  // Training memory: free each intermediate gradient as soon as backprop has used it (all backends).
+  releaseGradientsEagerly();
   active = info;
   return info;
 }

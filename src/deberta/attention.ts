@@ -12,6 +12,7 @@ import { Module } from '../layers/module';
 import { Linear } from '../layers/linear';
 import { dropout } from '../layers/activations';
 import { DebertaV2Config } from './config';
+import { buildRelativePosition, disentangledIndices } from './relative-position';
 
 /** Everything a layer's attention needs that depends only on the batch, computed once per forward. */
 export interface AttentionContext {
@@ -23,9 +24,9 @@ export interface AttentionContext {
   queryMask: tf.Tensor;
   /** Layer-normed relative embeddings [2*span, hidden], or null without relative attention. */
   relEmbeddings: tf.Tensor2D | null;
-  /** Flat gather indices [H*B*T*T] into a [H*B*T*2span] c2p / p2c product (see encoder.ts). */
-  c2pIndex: tf.Tensor1D | null;
-  p2cIndex: tf.Tensor1D | null;
+  /** No longer read (relativeLayout below replaces them); encoder.ts may stop building them. */
+  c2pIndex?: tf.Tensor1D | null;
+  p2cIndex?: tf.Tensor1D | null;
   training: boolean;
 }
 
@@ -81,26 +82,82 @@ export class DisentangledSelfAttention extends Module {
     });
   }
 
-  /** c2p + p2c terms, [H*B, T, T], before the common scaling. q, k: [H, B*T, d]. */
+  /**
+   * c2p + p2c terms, [H*B, T, T], before the common scaling. q, k: [H, B*T, d].
+   *
+   * Only the relative embeddings a length-T input can reach are projected (rows [lo, lo+n) of
+   * the 2S, see relativeLayout), which for short inputs is a fraction of the 2S rows (the
+   * projection of all 2S rows through two 768x768 matrices per layer costs as much as the
+   * rest of the layer for a 60-token text). The products are gathered into score layout by one
+   * gather along axis 1 with a [T*T] index shared by every head and batch row.
+   */
   private relativeScores(q: tf.Tensor3D, k: tf.Tensor3D, ctx: AttentionContext): tf.Tensor {
     const { batch: B, length: T } = ctx;
     const H = this.numHeads;
     const rel = ctx.relEmbeddings!;
-    const span2 = rel.shape[0];
-    // [2S, H*d] -> [H, d, 2S]
-    const relHeadsT = (proj: Linear) => proj.apply(rel).reshape([span2, H, this.headDim]).transpose([1, 2, 0]) as tf.Tensor3D;
+    const layout = relativeLayout(T, rel.shape[0] / 2, this.config.positionBuckets, this.config.maxRelativePositions);
+    const { lo, n } = layout;
+    const used = n === rel.shape[0] ? rel : rel.slice([lo, 0], [n, -1]);
+    // [n, H*d] -> [H, d, n]
+    const relHeadsT = (proj: Linear) => proj.apply(used).reshape([n, H, this.headDim]).transpose([1, 2, 0]) as tf.Tensor3D;
+    // [H, B*T, n] -> rows n = h*B + b, each T*n long, gathered into [H*B, T, T].
+    const toScores = (product: tf.Tensor, index: Int32Array) =>
+      tf.gather(product.reshape([H * B, T * n]), tf.tensor1d(index, 'int32'), 1).reshape([H * B, T, T]);
     let total: tf.Tensor | null = null;
     const types = this.config.posAttType;
     if (types.includes('c2p')) {
-      const c2p = tf.matMul(q, relHeadsT(this.keyProj)); // [H, B*T, 2S]
-      total = tf.gather(c2p.reshape([-1]), ctx.c2pIndex!).reshape([H * B, T, T]);
+      total = toScores(tf.matMul(q, relHeadsT(this.keyProj)), layout.c2p);
     }
     if (types.includes('p2c')) {
-      const p2c = tf.matMul(k, relHeadsT(this.queryProj)); // [H, B*T(key), 2S]
-      // The index reads key j's row at p2c(j, i) and lays the result out as [query i, key j].
-      const gathered = tf.gather(p2c.reshape([-1]), ctx.p2cIndex!).reshape([H * B, T, T]);
+      // Key j's row, read at p2c(j, i), laid out as [query i, key j].
+      const gathered = toScores(tf.matMul(k, relHeadsT(this.queryProj)), layout.p2c);
       total = total ? total.add(gathered) : gathered;
     }
     return total ?? tf.zeros([H * B, T, T]);
   }
+}
+
+/** Where a length-T input reads the [2S] relative-embedding axis, and how to lay the products out as scores. */
+export interface RelativeLayout {
+  /** First row of the 2S relative embeddings any (query, key) pair uses, and how many rows from there. */
+  lo: number;
+  n: number;
+  /** [T*T] offsets into one [T, n] product: c2p[i*T + j] = i*n + c2p(i, j) - lo. */
+  c2p: Int32Array;
+  /** [T*T]: p2c[i*T + j] = j*n + p2c(j, i) - lo (key j's row; the transpose upstream applies). */
+  p2c: Int32Array;
+}
+
+const layoutCache = new Map<string, RelativeLayout>();
+
+/**
+ * The relative-position layout for length T (host arrays, cached per length): the index sets of
+ * transformers' DeBERTa, c2p(i, j) = clamp(bucket(i - j) + S) and p2c(j, i) = clamp(-bucket(j - i) + S)
+ * into [0, 2S), computed by relative-position.ts, restricted to the rows they actually touch.
+ */
+export function relativeLayout(T: number, span: number, positionBuckets: number, maxRelativePositions: number): RelativeLayout {
+  const key = `${T},${span},${positionBuckets},${maxRelativePositions}`;
+  const cached = layoutCache.get(key);
+  if (cached) return cached;
+  const { c2p, p2c } = disentangledIndices(buildRelativePosition(T, T, positionBuckets, maxRelativePositions), T, span);
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (let x = 0; x < T * T; x++) {
+    lo = Math.min(lo, c2p[x], p2c[x]);
+    hi = Math.max(hi, c2p[x], p2c[x]);
+  }
+  const n = hi - lo + 1;
+  const c2pOut = new Int32Array(T * T);
+  const p2cOut = new Int32Array(T * T);
+  for (let i = 0; i < T; i++) {
+    for (let j = 0; j < T; j++) {
+      c2pOut[i * T + j] = i * n + c2p[i * T + j] - lo;
+      p2cOut[i * T + j] = j * n + p2c[j * T + i] - lo;
+    }
+  }
+  const layout = { lo, n, c2p: c2pOut, p2c: p2cOut };
+  // A handful of lengths recur in practice; keep the cache from growing without bound.
+  if (layoutCache.size >= 16) layoutCache.delete(layoutCache.keys().next().value!);
+  layoutCache.set(key, layout);
+  return layout;
 }
