@@ -15,6 +15,7 @@ import * as tf from '@tensorflow/tfjs';
 import { registerWasmKernels } from './kernels';
 import { availableCores, MAX_WASM_THREADS, useThreadedWasm, wasmThreadsState } from './kernels/wasm-threads';
 import { releaseGradientsEagerly } from './kernels/eager-backprop';
+import { guardWasmAllocations, memoryLimitBytes, memoryLimitFromEnv, setMemoryLimitBytes } from './kernels/wasm-memory';
 
 export type BackendPreference = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
 export const BACKEND_PREFERENCES: readonly BackendPreference[] = ['auto', 'tensorflow', 'wasm', 'cpu'];
@@ -40,6 +41,12 @@ export interface InitBackendOptions {
    * logical cores. Takes effect when the wasm backend first starts in this process.
    */
   threads?: number;
+  /**
+   * Budget in MiB on the bytes held by tensors, enforced on the wasm backend: a tensor that would
+   * exceed it fails with an OutOfMemoryError. Default: GLINER_TF_MEMORY_LIMIT_MB, else none (the
+   * wasm heap's own 4 GiB). Applies to the whole process.
+   */
+  memoryLimitMb?: number;
 }
 
 let active: BackendInfo | null = null;
@@ -83,6 +90,8 @@ async function tryWasm(load: ModuleLoader, threads: number): Promise<BackendInfo
   // Swaps in the threaded loader, unless the wasm backend already started in this process.
   useThreadedWasm(threads);
   if (!(await tf.setBackend('wasm'))) return null;
+  // A failed allocation becomes an OutOfMemoryError instead of writing at address 0.
+  guardWasmAllocations(tf.backend());
   const st = wasmThreadsState();
   const info: BackendInfo = { name: 'wasm', provider: '@tensorflow/tfjs-backend-wasm', threads: st ? st.threads : 1 };
   if (st?.fallbackReason) info.note = `wasm runs on 1 thread: the threaded build did not start (${st.fallbackReason})`;
@@ -90,14 +99,20 @@ async function tryWasm(load: ModuleLoader, threads: number): Promise<BackendInfo
   return info;
 }
 
+/** Calls of initBackend run one after another: two concurrent model loads must not race. */
+let initQueue: Promise<unknown> = Promise.resolve();
+
 /**
  * Activate a backend (once per process unless `force`). The env var GLINER_TF_BACKEND
- * overrides 'auto'.
+ * overrides 'auto'. Concurrent calls are served in order; the second finds the first's backend.
  */
-export async function initBackend(
-  preference: BackendPreference = 'auto',
-  options: InitBackendOptions = {},
-): Promise<BackendInfo> {
+export function initBackend(preference: BackendPreference = 'auto', options: InitBackendOptions = {}): Promise<BackendInfo> {
+  const run = initQueue.then(() => initBackendNow(preference, options));
+  initQueue = run.catch(() => undefined);
+  return run;
+}
+
+async function initBackendNow(preference: BackendPreference, options: InitBackendOptions): Promise<BackendInfo> {
   if (!BACKEND_PREFERENCES.includes(preference)) {
     throw new Error(`unknown backend '${String(preference)}' (choose one of: ${BACKEND_PREFERENCES.join(', ')})`);
   }
@@ -107,6 +122,8 @@ export async function initBackend(
       throw new Error(`GLINER_TF_BACKEND='${String(preference)}' is not one of: ${BACKEND_PREFERENCES.join(', ')}`);
     }
   }
+  if (options.memoryLimitMb !== undefined) setMemoryLimitBytes(options.memoryLimitMb * 1024 * 1024);
+  else if (memoryLimitBytes() === null) setMemoryLimitBytes(memoryLimitFromEnv());
   if (active && !options.force && (preference === 'auto' || preference === active.name)) return active;
   const load = options.load ?? defaultLoader;
   const threads = wasmThreadsWanted(options.threads);

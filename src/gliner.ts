@@ -12,7 +12,8 @@ import { Entity, Span, greedySelect, spanCandidates, spansToEntities, validateDe
 import { Range, planLabelGroups, planWindows, promptTokenCount } from './processing/windows';
 import { Word, splitWords } from './processing/word-splitter';
 import { BatchRow, MAX_TOKENS_PER_WORD, WordTokenizer, buildBatch, uniqueLabels } from './processing/batch';
-import { modelInputFromCollated } from './processing/model-input';
+import { SpanLogits, spanLogits } from './span-logits';
+import { isOutOfMemoryError } from './kernels/wasm-memory';
 import { readGlinerConfig, readModelWeights } from './io/model-dir';
 import { ResolveOptions, resolveModelSource } from './io/resolve-model';
 import { loadTokenizerFromDir } from './io/tokenizer-files';
@@ -255,19 +256,24 @@ export class GLiNER {
       words: g.text.words.slice(g.words.start, g.words.end).map((w) => w.text),
       labels: g.text.labels.slice(g.labels.start, g.labels.end),
     }));
-    const collated = buildBatch(rows, this.tokenizer, { entToken: this.config.entToken, sepToken: this.config.sepToken });
-    const input = modelInputFromCollated(collated, this.classTokenId, this.config.embedEntToken);
-    const { logits } = this.model.forward(input);
-    let data: Float32Array;
+    let logits: SpanLogits;
     try {
-      data = (await logits.data()) as Float32Array;
-    } finally {
-      logits.dispose();
+      logits = await spanLogits(this, this.classTokenId, rows);
+    } catch (e) {
+      if (!isOutOfMemoryError(e)) throw e;
+      const words = Math.max(...rows.map((r) => r.words.length));
+      const labels = Math.max(...rows.map((r) => r.labels.length));
+      const err = new Error(
+        `out of memory predicting a batch of ${rows.length} text windows (up to ${words} words, ${labels} labels): ${(e as Error).message}. ` +
+          `Lower the batchSize option (now ${opts.batchSize}; --batch-size on the command line), pass fewer labels per call, ` +
+          `or use a backend with more memory (@tensorflow/tfjs-node)`,
+      );
+      (err as Error & { cause?: unknown }).cause = e;
+      err.name = 'OutOfMemoryError';
+      throw err;
     }
-    const [, L, W, C] = logits.shape;
-    const rowSize = L * W * C;
     segments.forEach((g, b) => {
-      const found = spanCandidates(data.subarray(b * rowSize, (b + 1) * rowSize), { length: L, maxWidth: W, numClasses: C }, rows[b].words.length, {
+      const found = spanCandidates(logits.row(b), logits.dims, rows[b].words.length, {
         threshold: opts.threshold,
         flatNer: opts.flatNer,
         multiLabel: opts.multiLabel,

@@ -4,6 +4,8 @@ export type { LoadOptions, PredictOptions, GlinerTokenizer } from './gliner';
 export type { Entity } from './decoding';
 export { initBackend, activeBackend } from './backend';
 export type { BackendInfo, BackendPreference } from './backend';
+export { OutOfMemoryError, isOutOfMemoryError } from './kernels/wasm-memory';
+export { FileWriteError } from './io/atomic-write';
 export { splitWords } from './processing/word-splitter';
 export type { Word } from './processing/word-splitter';
 export type { GlinerConfig } from './config';

@@ -68,6 +68,19 @@ describe('backend selection', () => {
     expect(wasm.name).toBe('wasm');
     expect(await initBackend('auto')).toBe(wasm);
   });
+
+  test('concurrent calls (two models loading at once) initialise the backend once', async () => {
+    await initBackend('cpu', { force: true });
+    let wasmLoads = 0;
+    const load = (name: string) => {
+      if (name === '@tensorflow/tfjs-backend-wasm') wasmLoads++;
+      return withoutNative(name);
+    };
+    const [a, b] = await Promise.all([initBackend('wasm', { load }), initBackend('wasm', { load })]);
+    expect(wasmLoads).toBe(1);
+    expect(b).toBe(a);
+    expect(tf.getBackend()).toBe('wasm');
+  });
 });
 
 describe('wasm threads option', () => {

@@ -11,7 +11,8 @@ import fc from 'fast-check';
 import { HostTensor, TensorMap, floatToHalf, halfToFloat } from '../src/io/host-tensor';
 import { floatToBf16, readSafetensors, writeSafetensors } from '../src/io/safetensors';
 import { readTorchCheckpoint } from '../src/io/torch-checkpoint';
-import { readWeightsFile, readWeightsFileSync, writeFileAtomic, writeFileAtomicSync } from '../src/io/weights-file';
+import { readWeightsFile, readWeightsFileSync } from '../src/io/weights-file';
+import { FileWriteError, cleanStaleTemp, isDiskFullError, removeFolderAtomic, writeFileAtomic, writeFileAtomicSync, writeFolderAtomic } from '../src/io/atomic-write';
 import { ZipArchive, crc32 } from '../src/io/zip';
 
 const FIXTURES = path.join(__dirname, '..', 'fixtures', 'reference');
@@ -480,6 +481,64 @@ describe('weights files on disk', () => {
     const badBin = path.join(dir, 'bad.bin');
     fs.writeFileSync(badBin, 'PK\x03\x04garbage');
     expectError(() => readWeightsFileSync(badBin), badBin, 'invalid zip archive');
+  });
+});
+
+describe('atomic folders', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gliner-atomic-'));
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const files = (d: string) => Object.fromEntries(fs.readdirSync(d).map((n) => [n, fs.readFileSync(path.join(d, n), 'utf8')]));
+
+  it('replaces a folder whole; a failing fill leaves the old one untouched and nothing else', async () => {
+    const target = path.join(dir, 'model');
+    await writeFolderAtomic(target, async (tmp) => fs.writeFileSync(path.join(tmp, 'a'), 'old'));
+    await writeFolderAtomic(target, async (tmp) => fs.writeFileSync(path.join(tmp, 'b'), 'new'));
+    expect(files(target)).toEqual({ b: 'new' });
+    await expect(
+      writeFolderAtomic(target, async (tmp) => {
+        fs.writeFileSync(path.join(tmp, 'c'), 'half');
+        throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+      }),
+    ).rejects.toThrow('ENOSPC');
+    expect(files(target)).toEqual({ b: 'new' });
+    expect(fs.readdirSync(dir)).toEqual(['model']);
+  });
+
+  it('a disk-full write names the file and the cause, and is recognised as such', async () => {
+    const e = new FileWriteError('/x/model.safetensors', Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' }));
+    expect(e.message).toBe('/x/model.safetensors: cannot write file (no space left on device (ENOSPC))');
+    expect(isDiskFullError(e)).toBe(true);
+    expect(isDiskFullError(new FileWriteError('/x', Object.assign(new Error('EACCES'), { code: 'EACCES' })))).toBe(false);
+  });
+
+  it('removeFolderAtomic: the name goes first, then the files', () => {
+    const victim = path.join(dir, 'checkpoint-3');
+    fs.mkdirSync(victim);
+    fs.writeFileSync(path.join(victim, 'model.safetensors'), 'x');
+    removeFolderAtomic(victim);
+    expect(fs.readdirSync(dir)).toEqual([]);
+  });
+
+  it('cleanStaleTemp: dead writers\' temp entries go, an orphaned .old- folder comes back, live writers are left alone', () => {
+    const dead = 2 ** 22 + 12345; // above Linux's pid_max default: no such process
+    const mk = (name: string, content = 'x') => {
+      fs.mkdirSync(path.join(dir, name));
+      fs.writeFileSync(path.join(dir, name, 'f'), content);
+    };
+    mk(`checkpoint-4.tmp-${dead}-0123456789ab`); // killed while writing
+    mk(`final.old-${dead}-0123456789ab`, 'previous final'); // killed between the two renames
+    mk(`checkpoint-2.old-${dead}-abcdef012345`); // killed while deleting; checkpoint-2 is gone for good...
+    mk('checkpoint-2', 'rewritten'); // ...unless a folder of that name exists again: then the .old- is stale
+    mk(`checkpoint-5.tmp-${process.ppid}-0123456789ab`); // a live process (our parent) may be writing
+    mk('checkpoint-3');
+    const touched = cleanStaleTemp(dir);
+    expect(touched.sort()).toEqual([`checkpoint-2.old-${dead}-abcdef012345`, `checkpoint-4.tmp-${dead}-0123456789ab`, `final.old-${dead}-0123456789ab`]);
+    expect(fs.readdirSync(dir).sort()).toEqual(['checkpoint-2', 'checkpoint-3', `checkpoint-5.tmp-${process.ppid}-0123456789ab`, 'final']);
+    expect(files(path.join(dir, 'final'))).toEqual({ f: 'previous final' });
+    expect(files(path.join(dir, 'checkpoint-2'))).toEqual({ f: 'rewritten' });
   });
 });
 

@@ -6,7 +6,7 @@ import { initBackend } from '../src/backend';
 import { buildRelativePosition, disentangledIndices, logBucketPosition } from '../src/deberta/relative-position';
 import { BiLSTM } from '../src/layers/lstm';
 import { LayerNorm } from '../src/layers/layer-norm';
-import { gelu } from '../src/layers/activations';
+import { dropout, gelu, withDropoutSeeds } from '../src/layers/activations';
 import { Linear } from '../src/layers/linear';
 import { matMul2d } from '../src/layers/matmul';
 
@@ -150,5 +150,33 @@ describe('small layers', () => {
     expect(ga.arraySync()).toEqual([[2, 4], [2, 4], [2, 4]]);
     expect(gb.arraySync()).toEqual([[9, 9, 9], [12, 12, 12]]);
     tf.dispose([a, b, ga, gb]);
+  });
+});
+
+describe('dropout', () => {
+  const mask = (seeds: number[]) =>
+    tf.tidy(() => {
+      let i = 0;
+      return withDropoutSeeds(() => seeds[i++], () => [dropout(tf.ones([64]), 0.5, true), dropout(tf.ones([64]), 0.5, true)].map((t) => Array.from(t.dataSync())));
+    });
+
+  test('inverted dropout: kept values scaled by 1/(1-p), inference untouched', () => {
+    const [a] = mask([1, 2]);
+    expect(new Set(a)).toEqual(new Set([0, 2]));
+    const x = tf.ones([8]);
+    expect(dropout(x, 0.5, false)).toBe(x);
+    x.dispose();
+  });
+
+  test('withDropoutSeeds: the same seeds give the same masks, other seeds other masks; Math.random untouched', () => {
+    const random = Math.random;
+    const [a1, a2] = mask([0.25, 0.75]);
+    const [b1, b2] = mask([0.25, 0.75]);
+    expect(Math.random).toBe(random);
+    expect(b1).toEqual(a1);
+    expect(b2).toEqual(a2);
+    expect(a2).not.toEqual(a1);
+    const [c1] = mask([0.5, 0.75]);
+    expect(c1).not.toEqual(a1);
   });
 });

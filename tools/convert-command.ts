@@ -8,7 +8,7 @@ import * as path from 'path';
 import { HostTensor, TensorMap } from '../src/io/host-tensor';
 import { readSafetensors, writeSafetensors } from '../src/io/safetensors';
 import { readTorchCheckpoint } from '../src/io/torch-checkpoint';
-import { writeFileAtomic } from '../src/io/weights-file';
+import { writeFileAtomic } from '../src/io/atomic-write';
 import { parseCommand, requireOption } from './cli-args';
 
 export const CONVERT_HELP = `Usage: gliner-tf convert --model DIR [--output FILE] [--force]

@@ -22,7 +22,7 @@ import { ConfigStyle, buildFamilyConfig, countParameters, getFamily, glinerParam
 import { parseGlinerConfig } from '../src/config';
 import { TensorMap } from '../src/io/host-tensor';
 import { writeSafetensors } from '../src/io/safetensors';
-import { writeFileAtomic } from '../src/io/weights-file';
+import { writeFileAtomic } from '../src/io/atomic-write';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError, numberOption, parseCommand, requireOption } from './cli-args';
 
 export interface MakeRandomModelOptions {

@@ -7,7 +7,7 @@ import * as readline from 'readline';
 import { GLiNER, PredictOptions } from '../src/gliner';
 import { BackendPreference } from '../src/backend';
 import { ProgressBar } from '../src/util/progress';
-import { writeFileAtomic } from '../src/io/weights-file';
+import { writeFileAtomic } from '../src/io/atomic-write';
 import { UsageError, numberOption, parseCommand, requireOption } from './cli-args';
 import { OUTPUT_FORMATS, ResultRecord, formatResults, isOutputFormat } from '../src/output/formats';
 

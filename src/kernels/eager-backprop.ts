@@ -17,6 +17,8 @@
  * into it) and the node's saved tensors are dead. We wrap each tape node's gradient function to
  * dispose them at that point (tfjs disposes them again at the end: disposal is idempotent).
  *
+ * A gradient pass that throws frees the saved tensors of its tape too (tfjs would leak them).
+ *
  * Safety rules: nothing is released while higher-order gradients are being recorded
  * (gradientDepth > 0); nothing kept (tf.keep) is released; a tensor returned as one of this
  * node's input gradients is never released here (a gradient function may hand dy through); a
@@ -35,6 +37,7 @@ interface TapeNode {
 
 interface EngineInternals {
   addTapeNode(...args: unknown[]): void;
+  gradients(...args: unknown[]): unknown;
   state: { activeTape: TapeNode[] | null; gradientDepth: number };
 }
 
@@ -63,6 +66,22 @@ export function releaseGradientsEagerly(): void {
     const tape = engine.state.activeTape;
     const node = tape?.[tape.length - 1];
     if (tape && node?.gradient) node.gradient = wrap(engine, tape, node, node.gradient);
+  };
+  // tfjs frees the tape's saved tensors only when a gradient pass completes. A pass that throws
+  // (out of memory in the forward or backward, a NaN check) would leave every tensor saved so far
+  // alive for good; free them as the completed pass would.
+  const gradients = engine.gradients.bind(engine);
+  engine.gradients = (...args: unknown[]) => {
+    try {
+      return gradients(...args);
+    } catch (e) {
+      const tape = engine.state.activeTape;
+      if (engine.state.gradientDepth === 0 && tape) {
+        for (const node of tape) for (const t of node.saved ?? []) t.dispose();
+        engine.state.activeTape = null;
+      }
+      throw e;
+    }
   };
 }
 

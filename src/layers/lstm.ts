@@ -6,12 +6,14 @@
  *
  * The backward direction walks t = L-1 .. 0 and resets its state to zero while t is past a
  * sequence's end, so the state entering the last real word is zero, as packing guarantees,
- * without gathering reversed copies of the input.
+ * without gathering reversed copies of the input. Under a gradient tape the recurrence has a
+ * hand-written backward pass (recurrenceWithGrad).
  *
  * For speed, both directions advance together: step k runs the forward direction at t = k and
  * the backward one at t = L-1-k as one stacked [2, B, .] state, so each step runs one set of
- * elementwise kernels instead of two. Gate columns are reordered to (i, f, o, g) so that one sigmoid covers three
- * gates. The numbers are those of running the directions one after the other.
+ * elementwise kernels instead of two. Gate columns are reordered to (i, f, o, g) so that one
+ * sigmoid covers three gates. The numbers are those of running the directions one after the
+ * other.
  */
 import * as tf from '@tensorflow/tfjs';
 import { Module } from './module';

@@ -11,16 +11,16 @@
  *
  * The folder is written as `checkpoint-<step>.tmp-<pid>-<random>` (each file itself via temp file
  * + rename) and renamed into place at the end, so `checkpoint-<step>` either does not exist or is
- * complete. Leftover `.tmp-` folders from a killed run are removed by `cleanStaleTemp`.
+ * complete; rotation renames a folder away before deleting it. Leftovers of a killed run are
+ * cleared by `cleanStaleTemp`.
  * A model-only folder (no optimizer or trainer state) loads with GLiNER.fromPretrained as well.
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { randomBytes } from 'crypto';
 import { GlinerConfig, glinerConfigToJson } from '../config';
 import { TensorMap } from '../io/host-tensor';
 import { readSafetensors, writeSafetensors } from '../io/safetensors';
-import { writeFileAtomic } from '../io/weights-file';
+import { cleanStaleTemp, removeFolderAtomic, writeFileAtomic, writeFolderAtomic } from '../io/atomic-write';
 import { AdamWStateMeta } from './optimizer';
 import { BatchPlannerState } from './data';
 
@@ -101,74 +101,21 @@ export async function writeCheckpointFiles(dir: string, content: CheckpointConte
   if (content.trainerState) await writeFileAtomic(path.join(dir, TRAINER_STATE_FILE), jsonBytes(content.trainerState));
 }
 
-function tempSibling(target: string): string {
-  return `${target}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
-}
-
-function syncDir(dir: string): void {
-  let fd: number | undefined;
-  try {
-    fd = fs.openSync(dir, 'r');
-    fs.fsyncSync(fd);
-  } catch {
-    // not possible everywhere (Windows); the rename is still atomic
-  } finally {
-    if (fd !== undefined) fs.closeSync(fd);
-  }
-}
-
 /**
- * Write a complete folder at `target` atomically: build it under a temporary sibling name, then
- * rename. An existing `target` is replaced (moved aside first, deleted after the swap).
+ * Write a complete checkpoint or model folder at `target` atomically (see io/atomic-write): it
+ * either does not exist or is complete; an existing `target` is replaced. On failure (a full
+ * disk included) nothing of the new folder is left and the previous folders are untouched.
  * `hook` (tests only) runs after the files are written, before the rename.
  */
-export async function writeFolderAtomic(target: string, content: CheckpointContent, hook?: () => Promise<void> | void): Promise<string> {
-  const parent = path.dirname(target);
-  fs.mkdirSync(parent, { recursive: true });
-  const tmp = tempSibling(target);
-  fs.mkdirSync(tmp);
-  try {
+export async function writeCheckpointFolder(target: string, content: CheckpointContent, hook?: () => Promise<void> | void): Promise<string> {
+  return writeFolderAtomic(target, async (tmp) => {
     await writeCheckpointFiles(tmp, content);
     if (hook) await hook();
-    let old: string | null = null;
-    if (fs.existsSync(target)) {
-      old = tempSibling(target);
-      fs.renameSync(target, old);
-    }
-    fs.renameSync(tmp, target);
-    syncDir(parent);
-    if (old) fs.rmSync(old, { recursive: true, force: true });
-  } catch (e) {
-    fs.rmSync(tmp, { recursive: true, force: true });
-    throw e;
-  }
-  return target;
+  });
 }
 
-/** Remove temporary folders left by a killed save (`*.tmp-<pid>-<hex>` directly in `dir`). */
-export function cleanStaleTemp(dir: string): string[] {
-  if (!fs.existsSync(dir)) return [];
-  const removed: string[] = [];
-  for (const name of fs.readdirSync(dir)) {
-    const m = /\.tmp-(\d+)-[0-9a-f]{12}$/.exec(name);
-    if (!m) continue;
-    // Leave folders of a live process alone (another trainer may be saving right now).
-    const pid = Number(m[1]);
-    if (pid !== process.pid && processAlive(pid)) continue;
-    fs.rmSync(path.join(dir, name), { recursive: true, force: true });
-    removed.push(name);
-  }
-  return removed;
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+/** Clears what a killed save left in an output folder (see io/atomic-write). */
+export { cleanStaleTemp };
 
 export interface CheckpointInfo {
   step: number;
@@ -206,7 +153,7 @@ export function rotateCheckpoints(outputDir: string, limit: number, keep: Readon
   for (let i = 0; i < all.length - 1 && remaining > limit; i++) {
     const c = all[i];
     if (keep.has(path.resolve(c.dir))) continue;
-    fs.rmSync(c.dir, { recursive: true, force: true });
+    removeFolderAtomic(c.dir); // never half a checkpoint under its name
     removed.push(c.dir);
     remaining--;
   }

@@ -11,8 +11,8 @@
 import { GlinerConfig } from '../config';
 import { GlinerModel } from '../model';
 import { decodeSpans } from '../decoding';
-import { WordTokenizer, buildBatch, uniqueLabels } from '../processing/batch';
-import { modelInputFromCollated } from '../processing/model-input';
+import { WordTokenizer, uniqueLabels } from '../processing/batch';
+import { spanLogits } from '../span-logits';
 import { TrainingExample } from './data';
 
 /** What prediction needs: a GLiNER instance satisfies it. */
@@ -92,18 +92,9 @@ export async function predictWordSpans(
   order.sort((a, b) => a.words.length - b.words.length);
   for (let k = 0; k < order.length; k += batchSize) {
     const chunk = order.slice(k, k + batchSize);
-    const collated = buildBatch(chunk.map((c) => ({ words: c.words, labels: classes })), target.tokenizer, { entToken: cfg.entToken, sepToken: cfg.sepToken });
-    const input = modelInputFromCollated(collated, classTokenId, cfg.embedEntToken);
-    const { logits } = target.model.forward(input, false);
-    let data: Float32Array;
-    try {
-      data = (await logits.data()) as Float32Array;
-    } finally {
-      logits.dispose();
-    }
-    const [, L, W, C] = logits.shape;
+    const logits = await spanLogits(target, classTokenId, chunk.map((c) => ({ words: c.words, labels: classes })));
     chunk.forEach((c, b) => {
-      const spans = decodeSpans(data.subarray(b * L * W * C, (b + 1) * L * W * C), { length: L, maxWidth: W, numClasses: C }, c.words.length, {
+      const spans = decodeSpans(logits.row(b), logits.dims, c.words.length, {
         threshold,
         flatNer: options.flatNer ?? true,
         multiLabel: options.multiLabel ?? false,

@@ -35,7 +35,7 @@ import { readWeightsFile } from '../io/weights-file';
 import { loadTokenizerFromDir } from '../io/tokenizer-files';
 import { DebertaV2Tokenizer } from '../tokenizer/deberta-tokenizer';
 import { Rng } from './data';
-import { FileSet, TOKENIZER_FILES, writeFolderAtomic } from './checkpoint';
+import { FileSet, TOKENIZER_FILES, writeCheckpointFolder } from './checkpoint';
 
 export const ENCODER_PREFIX = 'token_rep_layer.bert_layer.model.';
 
@@ -327,7 +327,7 @@ export async function createFreshModel(encoderDir: string, options: FreshModelOp
 export async function writeFreshModel(encoderDir: string, outDir: string, options: FreshModelOptions = {}): Promise<FreshModel> {
   const fresh = await createFreshModel(encoderDir, options);
   try {
-    await writeFolderAtomic(outDir, { config: fresh.gliner.config, weights: fresh.gliner.model.exportWeights(), tokenizerFiles: fresh.tokenizerFiles });
+    await writeCheckpointFolder(outDir, { config: fresh.gliner.config, weights: fresh.gliner.model.exportWeights(), tokenizerFiles: fresh.tokenizerFiles });
   } catch (e) {
     fresh.gliner.dispose();
     throw e;

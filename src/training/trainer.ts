@@ -12,9 +12,8 @@
  * Reproducibility: batches and entity-type sampling come from the BatchPlanner (seeded, position
  * based), dropout masks from a per-micro-batch seed; nothing depends on wall-clock or on how
  * the run was split, so a run resumed from a checkpoint follows the same trajectory as one that
- * never stopped. (tf.dropout draws its seed from Math.random when given none; the model's layers
- * pass none, so the step swaps Math.random for a seeded generator while it runs. The step is
- * synchronous, so no other code can observe the swap.)
+ * never stopped. (The step runs under `withDropoutSeeds`, which seeds every dropout mask of the
+ * model from a generator seeded per micro-batch.)
  *
  * NaN/Inf: a micro-batch whose loss, or an update whose gradient norm, is not finite is reported
  * with its step, epoch, batch index and example indices; `on_nan: 'stop'` (default) throws a
@@ -43,8 +42,11 @@ import {
   readTokenizerFiles,
   readTrainerState,
   rotateCheckpoints,
-  writeFolderAtomic,
+  writeCheckpointFolder,
 } from './checkpoint';
+import { isDiskFullError } from '../io/atomic-write';
+import { isOutOfMemoryError } from '../kernels/wasm-memory';
+import { withDropoutSeeds } from '../layers/activations';
 
 /** Seed stream for dropout masks (the planner uses 1 and 2). */
 const STREAM_DROPOUT = 3;
@@ -134,16 +136,10 @@ export interface TrainResult {
   seconds: number;
 }
 
-/** Run `fn` with Math.random replaced by a generator seeded with `seed` (see the file comment). */
-export function withSeededRandom<T>(seed: number, fn: () => T): T {
+/** Run `fn` with the model's dropout masks drawn from a generator seeded with `seed`. */
+export function withSeededDropout<T>(seed: number, fn: () => T): T {
   const rng = new Rng(seed);
-  const original = Math.random;
-  Math.random = () => rng.nextFloat();
-  try {
-    return fn();
-  } finally {
-    Math.random = original;
-  }
+  return withDropoutSeeds(() => rng.nextFloat(), fn);
 }
 
 /** Number of optimizer updates a config asks for. */
@@ -372,10 +368,13 @@ export class Trainer {
       if (out && lastSaveStep !== this.globalStepValue && this.globalStepValue > 0) await this.saveCheckpoint();
       let finalModelDir: string | null = null;
       if (out && finished && this.options.saveFinalModel !== false) {
-        finalModelDir = await writeFolderAtomic(path.join(out, 'final'), {
+        const finalDir = path.join(out, 'final');
+        finalModelDir = await writeCheckpointFolder(finalDir, {
           config: this.modelConfig,
           weights: this.target.model.exportWeights(),
           tokenizerFiles: this.tokenizerFiles!,
+        }).catch((e) => {
+          throw this.saveError(finalDir, e);
         });
       }
       bar.finish();
@@ -406,23 +405,44 @@ export class Trainer {
     if (!out) throw new TrainingError('no outputDir was given');
     const step = this.globalStepValue;
     const dir = checkpointDir(out, step);
+    const previousBest = this.bestCheckpoint;
     if (this.best?.step === step) this.bestCheckpoint = dir;
-    await writeFolderAtomic(
-      dir,
-      {
-        config: this.modelConfig,
-        weights: this.target.model.exportWeights(),
-        tokenizerFiles: this.tokenizerFiles!,
-        optimizer: this.optimizer.state(),
-        trainerState: this.trainerState(),
-      },
-      hook,
-    );
+    try {
+      await writeCheckpointFolder(
+        dir,
+        {
+          config: this.modelConfig,
+          weights: this.target.model.exportWeights(),
+          tokenizerFiles: this.tokenizerFiles!,
+          optimizer: this.optimizer.state(),
+          trainerState: this.trainerState(),
+        },
+        hook,
+      );
+    } catch (e) {
+      this.bestCheckpoint = previousBest;
+      throw this.saveError(dir, e);
+    }
     this.lastCheckpoint = dir;
     const keep = new Set<string>();
     if (this.bestCheckpoint) keep.add(path.resolve(this.bestCheckpoint));
     rotateCheckpoints(out, this.config.saveTotalLimit, keep);
     return dir;
+  }
+
+  /**
+   * A failed save as a TrainingError that says what survived: the folder being written is
+   * never left half-written, and earlier checkpoints are untouched.
+   */
+  private saveError(dir: string, e: unknown): TrainingError {
+    const reason = e instanceof Error ? e.message : String(e);
+    const kept = this.lastCheckpoint ? `the last checkpoint ${this.lastCheckpoint} is intact` : 'no earlier checkpoint was written';
+    const advice = isDiskFullError(e)
+      ? `free disk space (or lower --save-total-limit), then continue with --resume auto`
+      : `fix the cause, then continue with --resume auto`;
+    const err = new TrainingError(`cannot save ${dir}: ${reason}. Nothing was half-written and ${kept}; ${advice}.`);
+    (err as Error & { cause?: unknown }).cause = e;
+    return err;
   }
 
   /** Free the optimizer state (the model belongs to the caller). */
@@ -450,7 +470,12 @@ export class Trainer {
         const batch = this.planner.nextBatch();
         positions.push(batch.position!);
         const seed = deriveSeed(cfg.seed, STREAM_DROPOUT, s, micro);
-        const res = withSeededRandom(seed, () => lossAndGrads(this.ctx, batch, this.lossOptions, true));
+        let res: ReturnType<typeof lossAndGrads>;
+        try {
+          res = withSeededDropout(seed, () => lossAndGrads(this.ctx, batch, this.lossOptions, true));
+        } catch (e) {
+          throw isOutOfMemoryError(e) ? this.outOfMemory(e, s, batch) : e;
+        }
         const loss = res.loss.dataSync()[0];
         res.loss.dispose();
         if (!Number.isFinite(loss)) {
@@ -501,6 +526,24 @@ export class Trainer {
     } finally {
       acc.dispose();
     }
+  }
+
+  /** A training step that ran out of memory, with the batch's size and what to change. */
+  private outOfMemory(e: unknown, step: number, batch: PreparedBatch): TrainingError {
+    const cfg = this.config;
+    const smaller = Math.max(1, Math.floor(cfg.trainBatchSize / 2));
+    const advice =
+      cfg.trainBatchSize > 1
+        ? `lower the batch size and raise gradient accumulation to keep the effective batch (--batch-size ${smaller} --grad-accum ${cfg.gradientAccumulationSteps * Math.ceil(cfg.trainBatchSize / smaller)})`
+        : 'the batch is already 1 example: shorten max_len or max_width';
+    const err = new TrainingError(
+      `out of memory in training step ${step + 1} (a batch of ${batch.batchSize} examples, up to ${batch.maxWords} words and ${batch.numClasses} entity types, ` +
+        `${batch.batchSize * batch.numSpans} spans): ${(e as Error).message ?? String(e)}. To fit: ${advice}; ` +
+        `or use a backend with more memory (@tensorflow/tfjs-node; wasm addresses at most 4 GiB). ` +
+        `Continue from the last checkpoint with --resume auto.`,
+    );
+    (err as Error & { cause?: unknown }).cause = e;
+    return err;
   }
 
   /** Report a non-finite batch: throw (on_nan 'stop') or count and warn ('skip'). */
