@@ -4,7 +4,7 @@
  * which path each BatchMatMul took in our wasm kernel (kernels/batch-matmul.ts).
  *
  *   npx ts-node tools/bench-kernels.ts [--mode infer|train] [--batch 8] [--words 200] [--labels 5]
- *       [--threads N] [--tfjs-matmul] [--top 25] [--split Add,Transpose]
+ *       [--threads N] [--tfjs-matmul] [--top 25] [--split Add,Transpose] [--family gliner_small-v2.1]
  *
  * --tfjs-matmul puts tfjs's own BatchMatMul back, to see what it costs.
  */
@@ -14,7 +14,7 @@ import { resetWasmMatMulStats, unregisterWasmBatchMatMul, wasmMatMulStats } from
 import { lossAndGrads } from '../src/training/step';
 import { prepareSpanBatch } from '../src/training/data';
 import { DEFAULT_LOSS } from '../src/training/loss';
-import { fmt, glinerSmallConfig, randomModel, syntheticInput, syntheticLabels, syntheticWords, tokenizerFor } from './bench-util';
+import { benchConfig, classTokenId, DEFAULT_BENCH_FAMILY, fmt, randomModel, syntheticInput, syntheticLabels, syntheticWords, tokenizerFor } from './bench-util';
 
 export interface KernelRow {
   name: string;
@@ -51,7 +51,7 @@ async function main(): Promise<void> {
   if (process.argv.includes('--tfjs-matmul')) unregisterWasmBatchMatMul();
   console.log(`backend ${info.name}, ${info.threads} thread(s)${info.note ? ` (${info.note})` : ''}; ${mode}, batch ${B}, ${words} words, ${labels} labels`);
 
-  const config = glinerSmallConfig();
+  const config = benchConfig(arg('family', DEFAULT_BENCH_FAMILY));
   const model = randomModel(config);
   const input = syntheticInput(config, B, words, labels);
   console.log(`tokens per row ${input.seqLength}`);
@@ -69,7 +69,7 @@ async function main(): Promise<void> {
       return { tokens, spans: [{ start: 3, end: 4, label: 'entity type 0' }] };
     });
     const batch = prepareSpanBatch(examples, examples.map(() => syntheticLabels(labels)), { maxLen: config.maxLen, maxWidth: config.maxWidth });
-    const ctx = { model, tokenizer: tokenizerFor(config), classTokenId: 128101 };
+    const ctx = { model, tokenizer: tokenizerFor(config), classTokenId: classTokenId(config) };
     work = () => {
       const r = lossAndGrads(ctx, batch, DEFAULT_LOSS);
       r.loss.dataSync();

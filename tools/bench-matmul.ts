@@ -4,7 +4,7 @@
  * that background load hits both alike), plus the batched / transposed products our
  * BatchMatMul kernel (kernels/batch-matmul.ts) handles, against tfjs's own kernel.
  *
- *   npx ts-node tools/bench-matmul.ts [--threads 2] [--rounds 3] [--reps 7]
+ *   npx ts-node tools/bench-matmul.ts [--threads 2] [--rounds 3] [--reps 7] [--write]
  *
  * Figures are GFLOP/s from the median (and best) of `reps` timed products per round, best
  * round reported.
@@ -13,7 +13,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend';
 import { registerWasmBatchMatMul, unregisterWasmBatchMatMul } from '../src/kernels';
 import { availableCores } from '../src/kernels/wasm-threads';
-import { fmt, runChild, timeMedian } from './bench-util';
+import { fmt, machineLine, runChild, timeMedian, writeBenchmarkSection } from './bench-util';
 
 /** [m, k, n] of the products in a gliner_small forward at 200 words, batch 8 (~2100 tokens; the span FFN per text). */
 export const MODEL_SHAPES: [string, number, number, number][] = [
@@ -112,17 +112,31 @@ async function main(): Promise<void> {
   }
   const one = best.get(1)!;
   const many = best.get(threads)!;
-  console.log(`\n2-D matmul, GFLOP/s (median of ${reps}; best of ${rounds} rounds), 1 vs ${many.threads} threads:`);
-  console.log(`${'shape'.padEnd(42)} ${'1 thread'.padStart(9)} ${`${many.threads} threads`.padStart(10)} ${'ratio'.padStart(6)}`);
+  const lines: string[] = [];
+  lines.push('### Matmul limit (plain and batched products at gliner_small shapes)');
+  lines.push('');
+  lines.push('```');
+  lines.push(['npx ts-node --transpile-only tools/bench-matmul.ts', ...process.argv.slice(2)].join(' '));
+  lines.push('```');
+  lines.push('');
+  lines.push(`${new Date().toISOString().slice(0, 10)}; ${machineLine()}; wasm backend; GFLOP/s, median of ${reps}, best of ${rounds} rounds.`);
+  lines.push('');
+  lines.push(`| 2-D product | 1 thread | ${many.threads} threads | ratio |`);
+  lines.push('|---|---:|---:|---:|');
   one.plain.forEach((p, i) => {
     const q = many.plain[i];
-    console.log(`${p.label.padEnd(42)} ${fmt(p.gflops).padStart(9)} ${fmt(q.gflops).padStart(10)} ${fmt(q.gflops / p.gflops, 2).padStart(6)}`);
+    lines.push(`| \`${p.label.replace(/\s+/g, ' ')}\` | ${fmt(p.gflops)} | ${fmt(q.gflops)} | ${fmt(q.gflops / p.gflops, 2)} |`);
   });
-  console.log(`\nbatched / transposed products, GFLOP/s: our kernel (1 thread, ${many.threads} threads) vs tfjs's kernel (1 thread):`);
+  lines.push('');
+  lines.push(`| batched / transposed product | ours, 1 thread | ours, ${many.threads} threads | tfjs's kernel, 1 thread |`);
+  lines.push('|---|---:|---:|---:|');
   one.batched.forEach((p, i) => {
     const q = many.batched[i];
-    console.log(`${p.label.padEnd(42)} ${fmt(p.ours).padStart(9)} ${fmt(q.ours).padStart(10)}   tfjs ${fmt(p.tfjs ?? NaN).padStart(6)}`);
+    lines.push(`| \`${p.label.replace(/\s+/g, ' ')}\` | ${fmt(p.ours)} | ${fmt(q.ours)} | ${fmt(p.tfjs ?? NaN)} |`);
   });
+  const md = lines.join('\n');
+  console.log(md);
+  if (process.argv.includes('--write')) writeBenchmarkSection('bench-matmul', md);
 }
 
 main().catch((e) => {

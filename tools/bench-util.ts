@@ -5,54 +5,26 @@
  * run interleaved so that machine load hits both alike).
  */
 import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { GlinerConfig, parseGlinerConfig } from '../src/config';
+import { GlinerConfig } from '../src/config';
+import { familyGlinerConfig } from '../src/families';
+import { writeFileAtomicSync } from '../src/io/atomic-write';
 import { GlinerModel, ModelInput } from '../src/model';
 import { buildBatch, WordTokenizer } from '../src/processing/batch';
 import { modelInputFromCollated } from '../src/processing/model-input';
 
-/** microsoft/deberta-v3-small as in its config.json, with GLiNER's 3 added tokens. */
-export const DEBERTA_V3_SMALL = {
-  model_type: 'deberta-v2',
-  vocab_size: 128100 + 3,
-  hidden_size: 768,
-  num_hidden_layers: 6,
-  num_attention_heads: 12,
-  intermediate_size: 3072,
-  hidden_act: 'gelu',
-  hidden_dropout_prob: 0.1,
-  attention_probs_dropout_prob: 0.1,
-  max_position_embeddings: 512,
-  type_vocab_size: 0,
-  layer_norm_eps: 1e-7,
-  relative_attention: true,
-  max_relative_positions: -1,
-  position_buckets: 256,
-  pos_att_type: ['p2c', 'c2p'],
-  share_att_key: true,
-  norm_rel_ebd: 'layer_norm',
-  position_biased_input: false,
-  pad_token_id: 0,
-};
+/** The family benchmarked unless --family says otherwise. */
+export const DEFAULT_BENCH_FAMILY = 'gliner_small-v2.1';
 
-/** urchade/gliner_small-v2.1: GLiNER width 768, spans up to 12 words, 384-word window. */
-export function glinerSmallConfig(): GlinerConfig {
-  return parseGlinerConfig(
-    {
-      model_name: 'microsoft/deberta-v3-small',
-      hidden_size: 768,
-      max_width: 12,
-      max_len: 384,
-      max_types: 25,
-      dropout: 0.4,
-      span_mode: 'markerV0',
-      num_rnn_layers: 1,
-      class_token_index: 128101,
-      vocab_size: 128103,
-      encoder_config: DEBERTA_V3_SMALL,
-    },
-    'bench config',
-  );
+/**
+ * The GLiNER config of a published family at its real sizes (src/families.ts: encoder, vocabulary,
+ * GLiNER width, max_width, max_len), e.g. gliner_small-v2.1 = deberta-v3-small + a 512-wide head.
+ */
+export function benchConfig(family = DEFAULT_BENCH_FAMILY): GlinerConfig {
+  return familyGlinerConfig(family);
 }
 
 /** A model with N(0, 0.02) weights, ones for LayerNorm scales (zeros would make every layer trivial). */
@@ -119,8 +91,14 @@ export function syntheticLabels(count: number): string[] {
   return Array.from({ length: count }, (_, i) => `entity type ${i}`);
 }
 
+/** The id of the entity-type token (<<ENT>>); <<SEP>> follows it, as GLiNER adds them. */
+export function classTokenId(config: GlinerConfig): number {
+  return config.classTokenIndex;
+}
+
 export function tokenizerFor(config: GlinerConfig): SyntheticTokenizer {
-  return new SyntheticTokenizer(config.encoder.vocabSize, { [config.entToken]: 128101, [config.sepToken]: 128102 });
+  const ent = classTokenId(config);
+  return new SyntheticTokenizer(config.encoder.vocabSize, { [config.entToken]: ent, [config.sepToken]: ent + 1 });
 }
 
 /** The model input for `batch` texts of `words` words and `labels` labels, via the real batch builder. */
@@ -128,7 +106,7 @@ export function syntheticInput(config: GlinerConfig, batch: number, words: numbe
   const tok = tokenizerFor(config);
   const rows = Array.from({ length: batch }, (_, b) => ({ words: syntheticWords(words, seed + b), labels: syntheticLabels(labels) }));
   const collated = buildBatch(rows, tok, { entToken: config.entToken, sepToken: config.sepToken });
-  return modelInputFromCollated(collated, 128101, config.embedEntToken);
+  return modelInputFromCollated(collated, classTokenId(config), config.embedEntToken);
 }
 
 /**
@@ -203,4 +181,28 @@ export function runChild<T>(script: string, args: string[], env: Record<string, 
 
 export function fmt(x: number, digits = 1): string {
   return x.toFixed(digits);
+}
+
+/** One line saying where figures were measured. */
+export function machineLine(): string {
+  const cpus = os.cpus();
+  return `${cpus[0]?.model.trim() ?? 'unknown CPU'}, ${cpus.length} logical cores, Node ${process.version}, @tensorflow/tfjs ${tf.version.tfjs}`;
+}
+
+export const BENCHMARKS_FILE = path.join(__dirname, '..', 'BENCHMARKS.md');
+
+/**
+ * Put `markdown` into BENCHMARKS.md between `<!-- begin KEY -->` and `<!-- end KEY -->`
+ * (appended at the end the first time), leaving the rest of the file as it is.
+ */
+export function writeBenchmarkSection(key: string, markdown: string, file = BENCHMARKS_FILE): void {
+  const begin = `<!-- begin ${key} -->`;
+  const end = `<!-- end ${key} -->`;
+  const block = `${begin}\n${markdown.trim()}\n${end}`;
+  const text = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '# Benchmarks\n';
+  const i = text.indexOf(begin);
+  const j = text.indexOf(end);
+  const next = i >= 0 && j > i ? text.slice(0, i) + block + text.slice(j + end.length) : `${text.trimEnd()}\n\n${block}\n`;
+  writeFileAtomicSync(file, Buffer.from(next, 'utf8'));
+  process.stderr.write(`wrote section '${key}' of ${file}\n`);
 }

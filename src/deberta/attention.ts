@@ -24,9 +24,6 @@ export interface AttentionContext {
   queryMask: tf.Tensor;
   /** Layer-normed relative embeddings [2*span, hidden], or null without relative attention. */
   relEmbeddings: tf.Tensor2D | null;
-  /** No longer read (relativeLayout below replaces them); encoder.ts may stop building them. */
-  c2pIndex?: tf.Tensor1D | null;
-  p2cIndex?: tf.Tensor1D | null;
   training: boolean;
 }
 

@@ -7,7 +7,6 @@ import { DebertaV2Config } from './config';
 import { AttentionContext } from './attention';
 import { DebertaLayer } from './layer';
 import { DebertaEmbeddings } from './embeddings';
-import { buildRelativePosition, disentangledIndices } from './relative-position';
 
 /** Added to masked attention scores; exp() of it underflows to exactly 0 as finfo.min does upstream. */
 const MASKED_SCORE = -1e30;
@@ -33,37 +32,16 @@ export class DebertaV2Encoder extends Module {
   /** Per-batch tensors shared by all layers; call inside the caller's tf.tidy. */
   buildContext(mask: tf.Tensor2D, training: boolean): AttentionContext {
     const [B, T] = mask.shape;
-    const H = this.config.numAttentionHeads;
-    {
-      // Scores are laid out head-major, [H, B, T, T] (see attention.ts).
-      const keyBias = tf.sub(1, mask).mul(MASKED_SCORE).reshape([1, B, 1, T]);
-      const queryMask = mask.reshape([1, B, T, 1]);
-      let relEmbeddings: tf.Tensor2D | null = null;
-      let c2pIndex: tf.Tensor1D | null = null;
-      let p2cIndex: tf.Tensor1D | null = null;
-      if (this.relEmbeddings) {
-        let rel = this.relEmbeddings.weight as tf.Tensor2D;
-        if (this.relNorm) rel = this.relNorm.apply(rel) as tf.Tensor2D;
-        relEmbeddings = rel;
-        const relPos = buildRelativePosition(T, T, this.config.positionBuckets, this.config.maxRelativePositions);
-        const { c2p, p2c } = disentangledIndices(relPos, T, this.span);
-        const span2 = 2 * this.span;
-        // Flat offsets into a [H*B, T, 2S] product: row (n, i) starts at (n*T + i) * 2S.
-        const c2pPattern = new Int32Array(T * T);
-        const p2cPattern = new Int32Array(T * T);
-        for (let i = 0; i < T; i++) {
-          for (let j = 0; j < T; j++) {
-            c2pPattern[i * T + j] = i * span2 + c2p[i * T + j];
-            // score[i][j] reads key j's row at p2c(j, i).
-            p2cPattern[i * T + j] = j * span2 + p2c[j * T + i];
-          }
-        }
-        const offsets = tf.range(0, B * H, 1, 'int32').mul(tf.scalar(T * span2, 'int32')).reshape([B * H, 1]);
-        c2pIndex = offsets.add(tf.tensor2d(c2pPattern, [1, T * T], 'int32')).reshape([-1]) as tf.Tensor1D;
-        p2cIndex = offsets.add(tf.tensor2d(p2cPattern, [1, T * T], 'int32')).reshape([-1]) as tf.Tensor1D;
-      }
-      return { batch: B, length: T, keyBias, queryMask, relEmbeddings, c2pIndex, p2cIndex, training };
+    // Scores are laid out head-major, [H, B, T, T] (see attention.ts).
+    const keyBias = tf.sub(1, mask).mul(MASKED_SCORE).reshape([1, B, 1, T]);
+    const queryMask = mask.reshape([1, B, T, 1]);
+    let relEmbeddings: tf.Tensor2D | null = null;
+    if (this.relEmbeddings) {
+      // Normalised once per forward; each layer projects the rows its input length reaches.
+      const rel = this.relEmbeddings.weight as tf.Tensor2D;
+      relEmbeddings = this.relNorm ? (this.relNorm.apply(rel) as tf.Tensor2D) : rel;
     }
+    return { batch: B, length: T, keyBias, queryMask, relEmbeddings, training };
   }
 
   apply(hidden: tf.Tensor3D, mask: tf.Tensor2D, training: boolean): tf.Tensor3D {
