@@ -12,7 +12,7 @@
  * which not every machine can reach, so we use them when present and never require them.
  */
 import * as tf from '@tensorflow/tfjs';
-import { registerWasmKernels } from './kernels';
+import { registerCpuKernels, registerWasmKernels } from './kernels';
 import { availableCores, MAX_WASM_THREADS, useThreadedWasm, wasmThreadsState } from './kernels/wasm-threads';
 import { releaseGradientsEagerly } from './kernels/eager-backprop';
 import { guardWasmAllocations, memoryLimitBytes, memoryLimitFromEnv, setMemoryLimitBytes } from './kernels/wasm-memory';
@@ -122,6 +122,8 @@ async function initBackendNow(preference: BackendPreference, options: InitBacken
       throw new Error(`GLINER_TF_BACKEND='${String(preference)}' is not one of: ${BACKEND_PREFERENCES.join(', ')}`);
     }
   }
+  // Kernels are registered per backend name, so this is harmless when another backend is chosen.
+  registerCpuKernels();
   if (options.memoryLimitMb !== undefined) setMemoryLimitBytes(options.memoryLimitMb * 1024 * 1024);
   else if (memoryLimitBytes() === null) setMemoryLimitBytes(memoryLimitFromEnv());
   if (active && !options.force && (preference === 'auto' || preference === active.name)) return active;

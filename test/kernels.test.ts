@@ -211,6 +211,44 @@ describe('Slice, SplitV, Unpack and GatherV2 on wasm equal the cpu backend', () 
   });
 });
 
+describe('UnsortedSegmentSum (gather gradients) on wasm and cpu', () => {
+  /** out[ids[r], k] += x[r, k], ids outside [0, n) dropped: the definition, in plain JavaScript. */
+  function reference(x: ArrayLike<number>, ids: number[], n: number, inner: number): number[] {
+    const out = new Array<number>(n * inner).fill(0);
+    ids.forEach((id, r) => {
+      if (id >= 0 && id < n) for (let k = 0; k < inner; k++) out[id * inner + k] += x[r * inner + k];
+    });
+    return out;
+  }
+
+  const ids = [3, 0, 3, 7, -1, 9, 0, 3]; // repeats, an unused segment (1, 2, 4...), out of range (-1, 9)
+  for (const backend of ['wasm', 'cpu'] as const) {
+    test(`${backend}: float32 [8, 2, 3] and int32 rows summed into 8 segments`, async () => {
+      await tf.setBackend(backend);
+      try {
+        const before = tf.memory().numTensors;
+        const xf = values(8 * 2 * 3, 4);
+        const gotF = tf.tidy(() => tf.unsortedSegmentSum(tf.tensor3d(xf, [8, 2, 3]), tf.tensor1d(ids, 'int32'), 8));
+        expect(gotF.shape).toEqual([8, 2, 3]);
+        expectClose(gotF.dataSync(), reference(xf, ids, 8, 6), 1e-6, 1e-6);
+        const xi = Array.from({ length: 8 }, (_, i) => i + 1);
+        const gotI = tf.tidy(() => tf.unsortedSegmentSum(tf.tensor1d(xi, 'int32'), tf.tensor1d(ids, 'int32'), 8));
+        expect(gotI.dtype).toBe('int32');
+        expect(Array.from(gotI.dataSync())).toEqual(reference(xi, ids, 8, 1));
+        // the gradient of an embedding lookup goes through it
+        const init = tf.tensor2d(values(10 * 4, 5), [10, 4]);
+        const table = tf.variable(init);
+        const g = tf.tidy(() => tf.grad((t: tf.Tensor) => tf.gather(t, tf.tensor1d([2, 2, 5], 'int32')).sum())(table));
+        expect(Array.from(g.dataSync())).toEqual(reference(new Array(12).fill(1), [2, 2, 5], 10, 4));
+        tf.dispose([gotF, gotI, g, table, init]);
+        expect(tf.memory().numTensors).toBe(before);
+      } finally {
+        await tf.setBackend('wasm');
+      }
+    });
+  }
+});
+
 describe('threaded wasm build', () => {
   test('reports its thread count and computes what the cpu backend does', async () => {
     const info = await initBackend('wasm');

@@ -1,7 +1,8 @@
 /**
  * End-to-end parity with upstream Python GLiNER on every reference model and case:
  * token ids exact, encoder hidden states within 1e-4 (real tokens), logits within 1e-3,
- * entities identical (span, label, order) with scores within 1e-4, for all 8 decoding settings.
+ * entities identical (span, label, order) with scores within 1e-4, for all 8 decoding settings;
+ * on every backend this machine has (test/helpers/backends.ts).
  */
 import * as fs from 'fs';
 import * as os from 'os';
@@ -13,6 +14,7 @@ import { buildBatch } from '../src/processing/batch';
 import { modelInputFromCollated } from '../src/processing/model-input';
 import { splitWords } from '../src/processing/word-splitter';
 import { codePointToUtf16, loadReference, parseSettingKey, referenceModelDirs } from './helpers/reference';
+import { machineBackends } from './helpers/backends';
 
 const HIDDEN_ATOL = 1e-4;
 const LOGITS_ATOL = 1e-3;
@@ -25,16 +27,17 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>, include?: (i: nu
   return m;
 }
 
+for (const backend of machineBackends())
 for (const dir of referenceModelDirs()) {
   const ref = loadReference(dir);
 
-  describe(`parity with upstream GLiNER: ${ref.name}`, () => {
+  describe(`parity with upstream GLiNER on ${backend}: ${ref.name}`, () => {
     let model: GLiNER;
     const warnings: string[] = [];
 
     beforeAll(async () => {
-      await initBackend('wasm');
-      model = await GLiNER.fromPretrained(dir, { onWarning: (m) => warnings.push(m) });
+      await initBackend(backend, { force: true });
+      model = await GLiNER.fromPretrained(dir, { backend, onWarning: (m) => warnings.push(m) });
     });
     afterAll(() => model.dispose());
 
@@ -146,7 +149,7 @@ for (const dir of referenceModelDirs()) {
         for (const f of fs.readdirSync(dir)) {
           if (f !== 'model.safetensors' && !f.startsWith('expected_')) fs.copyFileSync(path.join(dir, f), path.join(tmp, f));
         }
-        const fromBin = await GLiNER.fromPretrained(tmp);
+        const fromBin = await GLiNER.fromPretrained(tmp, { backend });
         try {
           const fromSt = model.model.exportWeights();
           const fromPt = fromBin.model.exportWeights();

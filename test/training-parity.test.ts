@@ -1,13 +1,15 @@
 /**
  * Training parity with upstream GLiNER (train mode, dropout 0) on every reference model:
  * loss within 1e-4 relative, listed gradients within rtol 1e-3 / atol 1e-5*max|g|, global
- * gradient norm within 1e-3 relative, for BCE and focal loss with sum and mean reduction.
+ * gradient norm within 1e-3 relative, for BCE and focal loss with sum and mean reduction; on every
+ * backend this machine has (test/helpers/backends.ts).
  */
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { GLiNER } from '../src/gliner';
 import { initBackend } from '../src/backend';
+import { machineBackends } from './helpers/backends';
 import { normalizeGlinerRecord, prepareSpanBatch } from '../src/training/data';
 import { loadReference, referenceModelDirs } from './helpers/reference';
 
@@ -18,15 +20,16 @@ interface ExpectedTraining {
   losses: Record<string, { loss: number; grad_global_l2_norm: number; alpha: number; gamma: number; reduction: 'sum' | 'mean' }>;
 }
 
+for (const backend of machineBackends())
 for (const dir of referenceModelDirs()) {
   const ref = loadReference(dir);
   const expected: ExpectedTraining = JSON.parse(fs.readFileSync(path.join(dir, 'expected_training.json'), 'utf8'));
 
-  describe(`training parity with upstream GLiNER: ${ref.name}`, () => {
+  describe(`training parity with upstream GLiNER on ${backend}: ${ref.name}`, () => {
     let model: GLiNER;
     beforeAll(async () => {
-      await initBackend('wasm');
-      model = await GLiNER.fromPretrained(dir);
+      await initBackend(backend, { force: true });
+      model = await GLiNER.fromPretrained(dir, { backend });
     });
     afterAll(() => model.dispose());
 

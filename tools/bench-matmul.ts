@@ -15,14 +15,17 @@ import { registerWasmBatchMatMul, unregisterWasmBatchMatMul } from '../src/kerne
 import { availableCores } from '../src/kernels/wasm-threads';
 import { fmt, machineLine, runChild, timeMedian, writeBenchmarkSection } from './bench-util';
 
-/** [m, k, n] of the products in a gliner_small forward at 200 words, batch 8 (~2100 tokens; the span FFN per text). */
+/**
+ * [m, k, n] of the products in a gliner_small-v2.1 forward at 200 words, batch 8 (~2100 tokens;
+ * deberta-v3-small is 768 wide, the GLiNER head 512: the span FFN per text, the BiLSTM 2 x 256).
+ */
 export const MODEL_SHAPES: [string, number, number, number][] = [
   ['q/k/v/out proj  [B*T,768]x[768,768]', 2112, 768, 768],
   ['FFN in          [B*T,768]x[768,3072]', 2112, 768, 3072],
   ['FFN out         [B*T,3072]x[3072,768]', 2112, 3072, 768],
   ['rel proj        [512,768]x[768,768]', 512, 768, 768],
-  ['span FFN out    [L*W,3072]x[3072,768]', 2400, 3072, 768],
-  ['LSTM step       [B,384]x[384,1536]', 8, 384, 1536],
+  ['span FFN out    [L*W,2048]x[2048,512]', 2400, 2048, 512],
+  ['LSTM step       [B,256]x[256,1024]', 8, 256, 1024],
 ];
 
 /** Batched / flagged products: [label, a shape, b shape, transposeA, transposeB]. */
@@ -113,7 +116,7 @@ async function main(): Promise<void> {
   const one = best.get(1)!;
   const many = best.get(threads)!;
   const lines: string[] = [];
-  lines.push('### Matmul limit (plain and batched products at gliner_small shapes)');
+  lines.push('### Matmul limit: plain and batched products at gliner_small-v2.1 shapes (200 words, batch 8)');
   lines.push('');
   lines.push('```');
   lines.push(['npx ts-node --transpile-only tools/bench-matmul.ts', ...process.argv.slice(2)].join(' '));

@@ -9,7 +9,7 @@
  *
  * Each tool runs in its own processes (tools/bench-*.ts); run on an otherwise idle machine, since
  * the figures compare thread counts and kernels side by side. On this project's 2-core machine
- * the default run takes about an hour (--quick: about 25 minutes).
+ * the default run takes about 27 minutes (--quick: about 20).
  */
 import { spawnSync } from 'child_process';
 import * as path from 'path';

@@ -34,7 +34,14 @@ ${Object.entries(COMMANDS)
   .map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`)
   .join('\n')}
 
-Run 'gliner-tf <command> --help' for a command's options.`;
+Run 'gliner-tf <command> --help' for a command's options.
+
+Environment:
+  GLINER_TF_BACKEND=auto|tensorflow|wasm|cpu   backend when --backend is not given
+  GLINER_TF_WASM_THREADS=N                     wasm threads (default: the number of cores)
+  GLINER_TF_MEMORY_LIMIT_MB=N                  cap on memory held by tensors (wasm backend)
+  HF_TOKEN, HF_HOME, HF_HUB_OFFLINE            Hugging Face hub access and cache
+  GLINER_TF_DEBUG=1                            stack traces with errors`;
 
 /** Our package.json is one folder up from tools/ and two from dist/tools/. */
 function packageVersion(): string {
