@@ -7,7 +7,10 @@
  * or more is worse: the size wraps modulo 2^32 and a too-small block is handed out. The guard
  * wraps `malloc` so that both become an `OutOfMemoryError` (which leaves the heap usable: the
  * failed tensor was never registered). It also enforces an optional budget on the bytes held by
- * tensors, for services that must bound their memory (GLINER_TF_MEMORY_LIMIT_MB).
+ * tensors, for services that must bound their memory (GLINER_TF_MEMORY_LIMIT_MB). The budget is
+ * counted as tf.memory().numBytes counts: in a training step the weights tfjs saves for the
+ * backward pass count again although our Identity kernel shares their buffers, so there it is a
+ * conservative (high) figure.
  */
 import * as tf from '@tensorflow/tfjs';
 
