@@ -267,8 +267,8 @@ export class GLiNER {
         `out of memory predicting a batch of ${rows.length} text windows (up to ${words} words, ${labels} labels): ${(e as Error).message}. ` +
           `Lower the batchSize option (now ${opts.batchSize}; --batch-size on the command line), pass fewer labels per call, ` +
           `or use a backend with more memory (@tensorflow/tfjs-node)`,
+        { cause: e },
       );
-      (err as Error & { cause?: unknown }).cause = e;
       err.name = 'OutOfMemoryError';
       throw err;
     }

@@ -10,8 +10,6 @@ import { modelInputFromCollated } from './processing/model-input';
 import { SpanDims } from './decoding';
 
 export interface SpanLogits {
-  /** [rows, L, W, C] logits, row-major. */
-  data: Float32Array;
   /** The shape of one row: L word positions, W widths, C classes. */
   dims: SpanDims;
   /** The logits of row `b`. */
@@ -37,5 +35,5 @@ export async function spanLogits(target: SpanLogitsTarget, classTokenId: number,
   }
   const [, L, W, C] = logits.shape;
   const size = L * W * C;
-  return { data, dims: { length: L, maxWidth: W, numClasses: C }, row: (b) => data.subarray(b * size, (b + 1) * size) };
+  return { dims: { length: L, maxWidth: W, numClasses: C }, row: (b) => data.subarray(b * size, (b + 1) * size) };
 }

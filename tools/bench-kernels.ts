@@ -11,10 +11,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend';
 import { resetWasmMatMulStats, unregisterWasmBatchMatMul, wasmMatMulStats } from '../src/kernels';
-import { lossAndGrads } from '../src/training/step';
-import { prepareSpanBatch } from '../src/training/data';
-import { DEFAULT_LOSS } from '../src/training/loss';
-import { benchConfig, classTokenId, DEFAULT_BENCH_FAMILY, fmt, randomModel, syntheticInput, syntheticLabels, syntheticWords, tokenizerFor } from './bench-util';
+import { arg, benchConfig, DEFAULT_BENCH_FAMILY, fmt, randomModel, syntheticInput, trainStep } from './bench-util';
 
 export interface KernelRow {
   name: string;
@@ -35,10 +32,6 @@ export function aggregate(kernels: { name: string; kernelTimeMs: unknown; inputS
   return [...rows.values()].sort((a, b) => b.ms - a.ms);
 }
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
-}
 
 async function main(): Promise<void> {
   const mode = arg('mode', 'infer');
@@ -64,18 +57,7 @@ async function main(): Promise<void> {
       logits.dispose();
     };
   } else {
-    const examples = Array.from({ length: B }, (_, b) => {
-      const tokens = syntheticWords(words, b);
-      return { tokens, spans: [{ start: 3, end: 4, label: 'entity type 0' }] };
-    });
-    const batch = prepareSpanBatch(examples, examples.map(() => syntheticLabels(labels)), { maxLen: config.maxLen, maxWidth: config.maxWidth });
-    const ctx = { model, tokenizer: tokenizerFor(config), classTokenId: classTokenId(config) };
-    work = () => {
-      const r = lossAndGrads(ctx, batch, DEFAULT_LOSS);
-      r.loss.dataSync();
-      r.loss.dispose();
-      for (const g of r.grads.values()) g.dispose();
-    };
+    work = trainStep(model, config, B, words, labels);
   }
   work(); // warm-up: operator creation, heap growth
   resetWasmMatMulStats();

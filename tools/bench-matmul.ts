@@ -13,7 +13,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend';
 import { registerWasmBatchMatMul, unregisterWasmBatchMatMul } from '../src/kernels';
 import { availableCores } from '../src/kernels/wasm-threads';
-import { fmt, machineLine, runChild, timeMedian, writeBenchmarkSection } from './bench-util';
+import { arg, fmt, machineLine, runChild, timeMedian, writeBenchmarkSection } from './bench-util';
 
 /**
  * [m, k, n] of the products in a gliner_small-v2.1 forward at 200 words, batch 8 (~2100 tokens;
@@ -81,10 +81,6 @@ async function child(threads: number, reps: number, withTfjs: boolean): Promise<
   return { threads: info.threads ?? 1, plain, batched };
 }
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
-}
 
 async function main(): Promise<void> {
   const reps = Number(arg('reps', '7'));

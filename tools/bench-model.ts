@@ -28,24 +28,19 @@ import { MatMulPathStats, registerWasmKernels, resetWasmMatMulStats, unregisterW
 import { availableCores } from '../src/kernels/wasm-threads';
 import { GlinerModel, ModelInput } from '../src/model';
 import { GlinerConfig } from '../src/config';
-import { lossAndGrads } from '../src/training/step';
-import { prepareSpanBatch } from '../src/training/data';
-import { DEFAULT_LOSS } from '../src/training/loss';
 import {
   fmt,
+  arg,
   forwardMatmulFlops,
   benchConfig,
-  classTokenId,
   DEFAULT_BENCH_FAMILY,
   nowMs,
   peakRssMb,
   randomModel,
   runChild,
   syntheticInput,
-  syntheticLabels,
-  syntheticWords,
   timeMedian,
-  tokenizerFor,
+  trainStep,
   machineLine,
   writeBenchmarkSection,
 } from './bench-util';
@@ -119,24 +114,6 @@ function inferOnce(model: GlinerModel, input: ModelInput): void {
   const { logits } = model.forward(input);
   logits.dataSync();
   logits.dispose();
-}
-
-function trainStep(model: GlinerModel, config: GlinerConfig, batch: number, words: number, labels: number): () => void {
-  const examples = Array.from({ length: batch }, (_, b) => ({
-    tokens: syntheticWords(words, 100 + b),
-    spans: [
-      { start: 3, end: 4, label: 'entity type 0' },
-      { start: 10, end: 10, label: 'entity type 1' },
-    ],
-  }));
-  const prepared = prepareSpanBatch(examples, examples.map(() => syntheticLabels(labels)), { maxLen: config.maxLen, maxWidth: config.maxWidth });
-  const ctx = { model, tokenizer: tokenizerFor(config), classTokenId: classTokenId(config) };
-  return () => {
-    const r = lossAndGrads(ctx, prepared, DEFAULT_LOSS);
-    r.loss.dataSync();
-    r.loss.dispose();
-    for (const g of r.grads.values()) g.dispose();
-  };
 }
 
 /**
@@ -216,10 +193,6 @@ async function child(threads: number, quick: boolean, withTrain: boolean, family
   return { threads: info.threads ?? 1, note: info.note ?? null, initMs, infer, train };
 }
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
-}
 
 function better(a: ChildResult, b: ChildResult): ChildResult {
   // Per figure, the faster round (background load only slows runs down).

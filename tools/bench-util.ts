@@ -15,6 +15,9 @@ import { writeFileAtomicSync } from '../src/io/atomic-write';
 import { GlinerModel, ModelInput } from '../src/model';
 import { buildBatch, WordTokenizer } from '../src/processing/batch';
 import { modelInputFromCollated } from '../src/processing/model-input';
+import { lossAndGrads } from '../src/training/step';
+import { prepareSpanBatch } from '../src/training/data';
+import { DEFAULT_LOSS } from '../src/training/loss';
 
 /** The family benchmarked unless --family says otherwise. */
 export const DEFAULT_BENCH_FAMILY = 'gliner_small-v2.1';
@@ -110,6 +113,28 @@ export function syntheticInput(config: GlinerConfig, batch: number, words: numbe
 }
 
 /**
+ * One training step (forward with dropout, loss, backward; no optimizer update) over `batch`
+ * synthetic texts with two gold spans each, as a function that runs it to completion.
+ */
+export function trainStep(model: GlinerModel, config: GlinerConfig, batch: number, words: number, labels: number): () => void {
+  const examples = Array.from({ length: batch }, (_, b) => ({
+    tokens: syntheticWords(words, 100 + b),
+    spans: [
+      { start: 3, end: 4, label: 'entity type 0' },
+      { start: 10, end: 10, label: 'entity type 1' },
+    ],
+  }));
+  const prepared = prepareSpanBatch(examples, examples.map(() => syntheticLabels(labels)), { maxLen: config.maxLen, maxWidth: config.maxWidth });
+  const ctx = { model, tokenizer: tokenizerFor(config), classTokenId: classTokenId(config) };
+  return () => {
+    const r = lossAndGrads(ctx, prepared, DEFAULT_LOSS);
+    r.loss.dataSync();
+    r.loss.dispose();
+    for (const g of r.grads.values()) g.dispose();
+  };
+}
+
+/**
  * Matmul FLOPs of one forward pass at these sizes, counted from the model's structure
  * (2*m*k*n per product; the embedding lookup and elementwise work are not counted).
  */
@@ -181,6 +206,14 @@ export function runChild<T>(script: string, args: string[], env: Record<string, 
 
 export function fmt(x: number, digits = 1): string {
   return x.toFixed(digits);
+}
+
+/** The value after `--name` on the command line, else `fallback`. */
+export function arg(name: string, fallback: string): string;
+export function arg(name: string): string | undefined;
+export function arg(name: string, fallback?: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
 }
 
 /** One line saying where figures were measured. */

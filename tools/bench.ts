@@ -13,14 +13,10 @@
  */
 import { spawnSync } from 'child_process';
 import * as path from 'path';
-import { DEFAULT_BENCH_FAMILY } from './bench-util';
+import { DEFAULT_BENCH_FAMILY, arg } from './bench-util';
 
 const ALL = [DEFAULT_BENCH_FAMILY, 'gliner_medium-v2.1', 'gliner_large-v2.1', 'gliner_multi-v2.1'];
 
-function arg(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-}
 
 function run(script: string, args: string[]): void {
   const argv = ['-r', 'ts-node/register/transpile-only', path.join(__dirname, script), ...args, '--write'];

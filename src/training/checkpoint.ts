@@ -84,7 +84,8 @@ export interface CheckpointContent extends ModelFolderContent {
   trainerState?: TrainerState;
 }
 
-function jsonBytes(v: unknown): Uint8Array {
+/** A JSON file's bytes, indented as Hugging Face writes them. */
+export function jsonBytes(v: unknown): Uint8Array {
   return Buffer.from(JSON.stringify(v, null, 2) + '\n', 'utf8');
 }
 

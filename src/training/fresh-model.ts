@@ -35,7 +35,7 @@ import { readWeightsFile } from '../io/weights-file';
 import { loadTokenizerFromDir } from '../io/tokenizer-files';
 import { DebertaV2Tokenizer } from '../tokenizer/deberta-tokenizer';
 import { Rng } from './data';
-import { FileSet, TOKENIZER_FILES, writeCheckpointFolder } from './checkpoint';
+import { FileSet, TOKENIZER_FILES, jsonBytes, writeCheckpointFolder } from './checkpoint';
 
 export const ENCODER_PREFIX = 'token_rep_layer.bert_layer.model.';
 
@@ -181,13 +181,13 @@ function tokenizerFilesWithAdded(dir: string, tokenizer: DebertaV2Tokenizer): Fi
     }
   }
   const added = tokenizer.addedTokens();
-  const json = (v: unknown) => Buffer.from(JSON.stringify(v, null, 2) + '\n', 'utf8');
   // added_tokens.json lists the tokens beyond the subword vocabulary.
   const addedJson: Record<string, number> = {};
   for (const t of added) if (t.id >= tokenizer.model.pieceCount) addedJson[t.content] = t.id;
-  files.set('added_tokens.json', json(addedJson));
+  files.set('added_tokens.json', jsonBytes(addedJson));
   const sp = tokenizer.specialTokens;
-  const config = readJsonObject(path.join(dir, 'tokenizer_config.json')) ?? {
+  // DebertaV2Tokenizer's special tokens, as special_tokens_map.json and tokenizer_config.json list them
+  const specials = {
     bos_token: sp.cls,
     eos_token: sp.sep,
     cls_token: sp.cls,
@@ -195,6 +195,9 @@ function tokenizerFilesWithAdded(dir: string, tokenizer: DebertaV2Tokenizer): Fi
     pad_token: sp.pad,
     unk_token: sp.unk,
     mask_token: sp.mask,
+  };
+  const config = readJsonObject(path.join(dir, 'tokenizer_config.json')) ?? {
+    ...specials,
     do_lower_case: false,
     split_by_punct: false,
     vocab_type: 'spm',
@@ -206,17 +209,9 @@ function tokenizerFilesWithAdded(dir: string, tokenizer: DebertaV2Tokenizer): Fi
     decoder[String(t.id)] = { content: t.content, lstrip: t.lstrip, normalized: false, rstrip: t.rstrip, single_word: false, special: t.special };
   }
   const sortedDecoder = Object.fromEntries(Object.entries(decoder).sort((a, b) => Number(a[0]) - Number(b[0])));
-  files.set('tokenizer_config.json', json({ ...config, added_tokens_decoder: sortedDecoder }));
-  const map = readJsonObject(path.join(dir, 'special_tokens_map.json')) ?? {
-    bos_token: sp.cls,
-    eos_token: sp.sep,
-    cls_token: sp.cls,
-    sep_token: sp.sep,
-    pad_token: sp.pad,
-    unk_token: sp.unk,
-    mask_token: sp.mask,
-  };
-  files.set('special_tokens_map.json', json(map));
+  files.set('tokenizer_config.json', jsonBytes({ ...config, added_tokens_decoder: sortedDecoder }));
+  const map = readJsonObject(path.join(dir, 'special_tokens_map.json')) ?? specials;
+  files.set('special_tokens_map.json', jsonBytes(map));
   return files;
 }
 

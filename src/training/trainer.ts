@@ -27,7 +27,7 @@ import { readModelWeights } from '../io/model-dir';
 import { ProgressBar, ProgressStream } from '../util/progress';
 import { BatchPlanner, BatchPosition, PreparedBatch, Rng, TrainingExample, deriveSeed } from './data';
 import { LossOptions, validateLossOptions } from './loss';
-import { StepContext, lossAndGrads } from './step';
+import { StepContext, StepResult, lossAndGrads } from './step';
 import { AdamW, GradAccumulator, buildParamGroups, clipGradNorm, disposeGrads, isEncoderParam } from './optimizer';
 import { LrSchedule, resolveWarmupSteps } from './schedule';
 import { MODEL_KEYS, TrainConfig, TrainConfigInput, resolveTrainConfig, trainConfigToJson } from './train-config';
@@ -52,8 +52,8 @@ import { withDropoutSeeds } from '../layers/activations';
 const STREAM_DROPOUT = 3;
 
 export class TrainingError extends Error {
-  constructor(message: string) {
-    super(message);
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
     this.name = 'TrainingError';
   }
 }
@@ -440,9 +440,7 @@ export class Trainer {
     const advice = isDiskFullError(e)
       ? `free disk space (or lower --save-total-limit), then continue with --resume auto`
       : `fix the cause, then continue with --resume auto`;
-    const err = new TrainingError(`cannot save ${dir}: ${reason}. Nothing was half-written and ${kept}; ${advice}.`);
-    (err as Error & { cause?: unknown }).cause = e;
-    return err;
+    return new TrainingError(`cannot save ${dir}: ${reason}. Nothing was half-written and ${kept}; ${advice}.`, { cause: e });
   }
 
   /** Free the optimizer state (the model belongs to the caller). */
@@ -470,7 +468,7 @@ export class Trainer {
         const batch = this.planner.nextBatch();
         positions.push(batch.position!);
         const seed = deriveSeed(cfg.seed, STREAM_DROPOUT, s, micro);
-        let res: ReturnType<typeof lossAndGrads>;
+        let res: StepResult;
         try {
           res = withSeededDropout(seed, () => lossAndGrads(this.ctx, batch, this.lossOptions, true));
         } catch (e) {
@@ -536,14 +534,13 @@ export class Trainer {
       cfg.trainBatchSize > 1
         ? `lower the batch size and raise gradient accumulation to keep the effective batch (--batch-size ${smaller} --grad-accum ${cfg.gradientAccumulationSteps * Math.ceil(cfg.trainBatchSize / smaller)})`
         : 'the batch is already 1 example: shorten max_len or max_width';
-    const err = new TrainingError(
+    return new TrainingError(
       `out of memory in training step ${step + 1} (a batch of ${batch.batchSize} examples, up to ${batch.maxWords} words and ${batch.numClasses} entity types, ` +
         `${batch.batchSize * batch.numSpans} spans): ${(e as Error).message ?? String(e)}. To fit: ${advice}; ` +
         `or use a backend with more memory (@tensorflow/tfjs-node; wasm addresses at most 4 GiB). ` +
         `Continue from the last checkpoint with --resume auto.`,
+      { cause: e },
     );
-    (err as Error & { cause?: unknown }).cause = e;
-    return err;
   }
 
   /** Report a non-finite batch: throw (on_nan 'stop') or count and warn ('skip'). */
