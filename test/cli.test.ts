@@ -1,26 +1,17 @@
 /**
  * The `gliner-tf` command line, run as a user runs it (a child process), on a fixture model.
  */
-import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { GLiNER } from '../src/gliner';
 import { referenceModelDirs } from './helpers/reference';
+import { runCli } from './helpers/cli';
 
-const ROOT = path.join(__dirname, '..');
 const MODEL = referenceModelDirs()[0];
 
-/** Runs the CLI from source so the test never sees a stale build. */
-function cli(args: string[], input?: string) {
-  const r = spawnSync(process.execPath, ['-r', 'ts-node/register/transpile-only', path.join(ROOT, 'tools', 'cli.ts'), ...args], {
-    cwd: ROOT,
-    input,
-    encoding: 'utf8',
-    env: { ...process.env, GLINER_TF_BACKEND: 'wasm' },
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+/** The CLI from source, in a child process, so the test never sees a stale build. */
+const cli = (args: string[], input?: string) => runCli(args, { input });
 
 const parseLines = (s: string) => s.trim().split('\n').map((l) => JSON.parse(l));
 

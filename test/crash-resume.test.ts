@@ -8,17 +8,16 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { ChildProcess, spawn, spawnSync } from 'child_process';
+import { ChildProcess, spawn } from 'child_process';
 import { GLiNER } from '../src/gliner';
 import { readSafetensors } from '../src/io/safetensors';
 import { listCheckpoints, readTrainerState } from '../src/training/checkpoint';
 import { referenceModelDirs } from './helpers/reference';
 import { syntheticNer } from './helpers/synthetic-ner';
+import { CLI, ROOT, runCli } from './helpers/cli';
 
 jest.setTimeout(600_000);
 
-const ROOT = path.join(__dirname, '..');
-const CLI = path.join(ROOT, 'tools', 'cli.ts');
 const MODEL_DIR = referenceModelDirs().find((d) => d.endsWith('tiny_buckets8')) ?? referenceModelDirs()[0];
 const STEPS = 24;
 const CHECKPOINT_FILES = ['gliner_config.json', 'model.safetensors', 'optimizer.safetensors', 'trainer_state.json', 'spm.model'];
@@ -71,9 +70,9 @@ describe('SIGKILL during checkpoint writes, then --resume auto', () => {
   test('five kills mid-write: only complete checkpoints, each resumable, same final weights', async () => {
     const data = path.join(tmp, 'train.jsonl');
     const refOut = path.join(tmp, 'uninterrupted');
-    const ref = spawnSync(process.execPath, ['-r', 'ts-node/register/transpile-only', CLI, ...trainArgs(data, refOut), '--quiet'], { cwd: ROOT, encoding: 'utf8' });
+    const ref = runCli([...trainArgs(data, refOut), '--quiet']);
     expect(ref.stderr).toBe('');
-    expect(ref.status).toBe(0);
+    expect(ref.code).toBe(0);
 
     const out = path.join(tmp, 'killed');
     // Kill at this process's second checkpoint write (so every run makes progress), a few

@@ -3,49 +3,17 @@
  * in-process (fast: exit codes, messages), and once each as a child process as a user runs them;
  * plus the round-trip check convert relies on.
  */
-import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { readSafetensors, writeSafetensors } from '../src/io/safetensors';
 import { TensorMap } from '../src/io/host-tensor';
 import { verifyRoundTrip } from '../tools/convert-command';
-import { main } from '../tools/cli';
+import { cliInProcess, runCli } from './helpers/cli';
 import { REFERENCE_ROOT } from './helpers/reference';
 
-const ROOT = path.join(__dirname, '..');
 const FIXTURE = path.join(REFERENCE_ROOT, 'tiny_buckets256');
 
-/** The real command line in a child process (slow: a few seconds each). */
-function spawnCli(args: string[]) {
-  const r = spawnSync(process.execPath, ['-r', 'ts-node/register/transpile-only', path.join(ROOT, 'tools', 'cli.ts'), ...args], {
-    cwd: ROOT,
-    encoding: 'utf8',
-    env: { ...process.env, GLINER_TF_BACKEND: 'wasm' },
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-/** main() in this process with stdout/stderr captured. */
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const out = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stdout += String(chunk);
-    return true;
-  });
-  const err = jest.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stderr += String(chunk);
-    return true;
-  });
-  try {
-    const code = await main(args);
-    return { code, stdout, stderr };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-  }
-}
 
 let tmp: string;
 beforeAll(() => {
@@ -65,26 +33,26 @@ function copyFixture(name: string, without: string[]): string {
 
 describe('gliner-tf info', () => {
   test('--help and the main help list the command', async () => {
-    const r = await cli(['info', '--help']);
+    const r = await cliInProcess(['info', '--help']);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^Usage: gliner-tf info --model DIR/);
-    expect((await cli(['--help'])).stdout).toMatch(/info\s+describe a model folder[\s\S]*convert\s+convert pytorch_model\.bin/);
+    expect((await cliInProcess(['--help'])).stdout).toMatch(/info\s+describe a model folder[\s\S]*convert\s+convert pytorch_model\.bin/);
   });
 
   test('usage errors exit 2, unreadable folders exit 1 naming the path', async () => {
-    expect((await cli(['info'])).code).toBe(2);
-    expect((await cli(['info', '--model', FIXTURE, '--bogus'])).code).toBe(2);
-    const backend = await cli(['info', '--model', FIXTURE, '--backend', 'gpu']);
+    expect((await cliInProcess(['info'])).code).toBe(2);
+    expect((await cliInProcess(['info', '--model', FIXTURE, '--bogus'])).code).toBe(2);
+    const backend = await cliInProcess(['info', '--model', FIXTURE, '--backend', 'gpu']);
     expect(backend.code).toBe(2);
     expect(backend.stderr).toMatch(/--backend must be one of auto, tensorflow, wasm, cpu, got 'gpu'/);
     const missing = path.join(tmp, 'nope');
-    const r = await cli(['info', '--model', missing]);
+    const r = await cliInProcess(['info', '--model', missing]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(missing);
   });
 
   test('--json (as a child process): sizes, parameters, weights, tokenizer, backend', () => {
-    const r = spawnCli(['info', '--model', FIXTURE, '--json']);
+    const r = runCli(['info', '--model', FIXTURE, '--json']);
     expect(r.code).toBe(0);
     const info = JSON.parse(r.stdout);
     expect(info).toMatchObject({
@@ -102,7 +70,7 @@ describe('gliner-tf info', () => {
 
   test('text output, and a folder with only pytorch_model.bin', async () => {
     const dir = copyFixture('bin-only', ['model.safetensors']);
-    const r = await cli(['info', '--model', dir, '--backend', 'wasm']);
+    const r = await cliInProcess(['info', '--model', dir, '--backend', 'wasm']);
     expect(r.code).toBe(0);
     const lines = r.stdout.trim().split('\n');
     expect(lines.map((l) => l.split(/\s+/)[0])).toEqual(['model', 'family', 'encoder', 'gliner', 'vocab', 'parameters', 'weights', 'backend']);
@@ -116,7 +84,7 @@ describe('gliner-tf info', () => {
 describe('gliner-tf convert', () => {
   test('pytorch_model.bin -> model.safetensors (as a child process): same names, shapes, dtypes and values', () => {
     const dir = copyFixture('convert', ['model.safetensors']);
-    const r = spawnCli(['convert', '--model', dir]);
+    const r = runCli(['convert', '--model', dir]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const out = path.join(dir, 'model.safetensors');
@@ -132,29 +100,29 @@ describe('gliner-tf convert', () => {
 
   test('refuses to overwrite without --force; --output picks the file', async () => {
     const dir = copyFixture('overwrite', []);
-    const r = await cli(['convert', '--model', dir]);
+    const r = await cliInProcess(['convert', '--model', dir]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/model\.safetensors: already exists \(pass --force to replace it\)/);
-    expect((await cli(['convert', '--model', dir, '--force'])).code).toBe(0);
+    expect((await cliInProcess(['convert', '--model', dir, '--force'])).code).toBe(0);
     const custom = path.join(tmp, 'custom.safetensors');
-    const c = await cli(['convert', '--model', path.join(dir, 'pytorch_model.bin'), '--output', custom]);
+    const c = await cliInProcess(['convert', '--model', path.join(dir, 'pytorch_model.bin'), '--output', custom]);
     expect(c.code).toBe(0);
     expect(readSafetensors(fs.readFileSync(custom)).tensors.size).toBe(64);
   });
 
   test('errors: no checkpoint (1), not a checkpoint (1), usage (2)', async () => {
     const dir = copyFixture('no-bin', ['pytorch_model.bin']);
-    const r = await cli(['convert', '--model', dir]);
+    const r = await cliInProcess(['convert', '--model', dir]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`${dir}: no pytorch_model.bin to convert`);
     const bogus = path.join(tmp, 'bogus.bin');
     fs.writeFileSync(bogus, 'not a checkpoint');
-    const b = await cli(['convert', '--model', bogus, '--output', path.join(tmp, 'bogus.safetensors')]);
+    const b = await cliInProcess(['convert', '--model', bogus, '--output', path.join(tmp, 'bogus.safetensors')]);
     expect(b.code).toBe(1);
     expect(b.stderr).toContain(bogus);
     expect(fs.existsSync(path.join(tmp, 'bogus.safetensors'))).toBe(false);
-    expect((await cli(['convert'])).code).toBe(2);
-    expect((await cli(['convert', '--help'])).stdout).toMatch(/^Usage: gliner-tf convert --model DIR/);
+    expect((await cliInProcess(['convert'])).code).toBe(2);
+    expect((await cliInProcess(['convert', '--help'])).stdout).toMatch(/^Usage: gliner-tf convert --model DIR/);
   });
 });
 

@@ -15,7 +15,7 @@ import { normalizeGlinerRecord } from '../src/training/data';
 import { Trainer } from '../src/training/trainer';
 import { evaluateExamples, formatMetrics } from '../src/training/evaluate';
 import { referenceModelDirs } from './helpers/reference';
-import { syntheticNer } from './helpers/synthetic-ner';
+import { SYNTHETIC_TRAINING_RECIPE, syntheticNer } from './helpers/synthetic-ner';
 
 const FIXTURE = referenceModelDirs().find((d) => d.endsWith('tiny_buckets8')) ?? referenceModelDirs()[0];
 const TARGET_F1 = 0.9;
@@ -46,14 +46,8 @@ test(`fine-tuning the tiny fixture on synthetic NER reaches held-out micro-F1 >=
     const curve: string[] = [];
     const trainer: Trainer = new Trainer(model, train, {
       config: {
+        ...SYNTHETIC_TRAINING_RECIPE,
         numSteps: MAX_STEPS,
-        trainBatchSize: 16,
-        // a tiny random-weight model learns best with high rates (upstream's 1e-5 / 3e-5 suit pretrained ones)
-        lrEncoder: 3e-3,
-        lrOthers: 5e-3,
-        schedulerType: 'linear',
-        warmupRatio: 0.05,
-        lossAlpha: 0.75,
         evalEvery: EVAL_EVERY,
         saveSteps: 0,
         seed: 1,

@@ -7,7 +7,6 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { spawnSync } from 'child_process';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend';
 import { GLiNER } from '../src/gliner';
@@ -16,10 +15,10 @@ import { Trainer, TrainingError } from '../src/training/trainer';
 import { normalizeGlinerRecord } from '../src/training/data';
 import { referenceModelDirs } from './helpers/reference';
 import { syntheticNer } from './helpers/synthetic-ner';
+import { runCli } from './helpers/cli';
 
 jest.setTimeout(180_000);
 
-const ROOT = path.join(__dirname, '..');
 const MODEL_DIR = referenceModelDirs().find((d) => d.endsWith('tiny_buckets8')) ?? referenceModelDirs()[0];
 const MB = 1024 * 1024;
 
@@ -153,12 +152,11 @@ describe('out of memory in training and prediction', () => {
       const data = path.join(tmp, 'train.jsonl');
       fs.writeFileSync(data, syntheticNer(16, 'train', 4).map((r) => JSON.stringify(r)).join('\n') + '\n');
       const out = path.join(tmp, 'out');
-      const r = spawnSync(
-        process.execPath,
-        ['-r', 'ts-node/register/transpile-only', path.join(ROOT, 'tools', 'cli.ts'), 'train', '--model', MODEL_DIR, '--data', data, '--output', out, '--steps', '2', '--batch-size', '16', '--quiet', '--backend', 'wasm'],
-        { cwd: ROOT, encoding: 'utf8', env: { ...process.env, GLINER_TF_MEMORY_LIMIT_MB: '1.5' } },
+      const r = runCli(
+        ['train', '--model', MODEL_DIR, '--data', data, '--output', out, '--steps', '2', '--batch-size', '16', '--quiet', '--backend', 'wasm'],
+        { env: { GLINER_TF_MEMORY_LIMIT_MB: '1.5' } },
       );
-      expect(r.status).toBe(1);
+      expect(r.code).toBe(1);
       expect(r.stderr).toMatch(/out of memory in training step 1 \(a batch of 16 examples/);
       expect(r.stderr).toContain('--batch-size 8 --grad-accum 2');
       expect(r.stderr).not.toMatch(/\n\s+at /); // a message, not a stack trace

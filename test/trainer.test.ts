@@ -4,7 +4,7 @@
  * checkpoints, NaN handling, best/rotation), building a model from a bare encoder, the CLI and
  * the example script, and a SIGKILL during a checkpoint save.
  */
-import { spawn, spawnSync } from 'child_process';
+import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -24,7 +24,7 @@ import { createFreshModel, writeFreshModel } from '../src/training/fresh-model';
 import { evaluateExamples, scoreSpans } from '../src/training/evaluate';
 import { referenceModelDirs } from './helpers/reference';
 import { syntheticNer } from './helpers/synthetic-ner';
-import { main } from '../tools/cli';
+import { cliInProcess, runCli, runTs } from './helpers/cli';
 
 const ROOT = path.join(__dirname, '..');
 const MODEL_DIR = referenceModelDirs().find((d) => d.endsWith('tiny_buckets8')) ?? referenceModelDirs()[0];
@@ -480,31 +480,6 @@ describe('a new GLiNER from a bare encoder', () => {
   });
 });
 
-/** Run a TypeScript file of this repo in a child process, as users run the tools. */
-function runTs(args: string[], cwd = ROOT) {
-  const r = spawnSync(process.execPath, ['-r', 'ts-node/register/transpile-only', ...args], {
-    cwd,
-    encoding: 'utf8',
-    env: { ...process.env, GLINER_TF_BACKEND: 'wasm' },
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-/** The CLI's main() in this process (no start-up cost), with its output captured. */
-async function cliInProcess(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const out = jest.spyOn(process.stdout, 'write').mockImplementation((c: string | Uint8Array) => ((stdout += String(c)), true));
-  const err = jest.spyOn(process.stderr, 'write').mockImplementation((c: string | Uint8Array) => ((stderr += String(c)), true));
-  try {
-    const code = await main(args);
-    return { code, stdout, stderr };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-  }
-}
-
 describe('command line and example', () => {
   let tmp: string;
   beforeAll(() => {
@@ -541,7 +516,7 @@ describe('command line and example', () => {
     fs.writeFileSync(cfgFile, JSON.stringify({ training: { num_steps: 3, train_batch_size: 4, lr_encoder: 1e-3, lr_others: 1e-3, eval_every: 2 } }));
     const out = path.join(tmp, 'run');
     const args = ['train', '--config', cfgFile, '--data', path.join(tmp, 'train.jsonl'), '--eval-data', path.join(tmp, 'dev.jsonl'), '--model', MODEL_DIR, '--output', out];
-    const r = runTs([path.join(ROOT, 'tools', 'cli.ts'), ...args, '--steps', '2', '--quiet', '--json']);
+    const r = runCli([...args, '--steps', '2', '--quiet', '--json']);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const summary = JSON.parse(r.stdout);

@@ -14,7 +14,7 @@ import { GLiNER } from '../src/gliner';
 import { Trainer } from '../src/training/trainer';
 import { evaluateExamples, formatMetrics } from '../src/training/evaluate';
 import { normalizeGlinerRecord } from '../src/training/data';
-import { syntheticNer } from '../test/helpers/synthetic-ner';
+import { SYNTHETIC_TRAINING_RECIPE, syntheticNer } from '../test/helpers/synthetic-ner';
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -33,13 +33,8 @@ async function main(): Promise<void> {
   const model = await GLiNER.fromPretrained(tmp, { backend: 'wasm' });
   const trainer = new Trainer(model, train, {
     config: {
+      ...SYNTHETIC_TRAINING_RECIPE,
       numSteps: Number(values.steps),
-      trainBatchSize: 16,
-      lrEncoder: 3e-3,
-      lrOthers: 5e-3,
-      schedulerType: 'linear',
-      warmupRatio: 0.05,
-      lossAlpha: 0.75,
       evalEvery: 100,
       saveSteps: 0,
       seed: Number(values.seed),
