@@ -5,7 +5,8 @@
  *   tensorflow:  tfjs-node-gpu or tfjs-node, error if neither is installed
  *   wasm:        @tensorflow/tfjs-backend-wasm (XNNPACK, SIMD), shipped with this package; runs its
  *                threaded build with `threads` worker threads (default: the number of cores, see
- *                kernels/wasm-threads.ts) and our replacement kernels (kernels/)
+ *                kernels/wasm-threads.ts) and our replacement kernels (kernels/); its matrix
+ *                products run in the native BLAS addon when that was built (kernels/native-blas.ts)
  *   cpu:         plain JavaScript kernels; 30-40x slower than wasm, a last resort
  *
  * The native packages are optional peer dependencies: their install downloads libtensorflow,
@@ -15,6 +16,7 @@ import * as tf from '@tensorflow/tfjs';
 import { registerCpuKernels, registerWasmKernels } from './kernels';
 import { availableCores, MAX_WASM_THREADS, useThreadedWasm, wasmThreadsState } from './kernels/wasm-threads';
 import { releaseGradientsEagerly } from './kernels/eager-backprop';
+import { nativeMatMulState, setNativeThreads } from './kernels/native-blas';
 import { guardWasmAllocations, memoryLimitBytes, memoryLimitFromEnv, setMemoryLimitBytes } from './kernels/wasm-memory';
 
 export type BackendPreference = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
@@ -29,6 +31,8 @@ export interface BackendInfo {
   threads: number | null;
   /** Set when the backend runs with less than was asked for (e.g. the threaded wasm build could not start), saying why. */
   note?: string;
+  /** wasm only: where matrix products run ("native: OpenBLAS (...)" or "xnnpack (wasm SIMD): <why not native>"). */
+  matmul?: string;
 }
 
 export interface InitBackendOptions {
@@ -93,7 +97,16 @@ async function tryWasm(load: ModuleLoader, threads: number): Promise<BackendInfo
   // A failed allocation becomes an OutOfMemoryError instead of writing at address 0.
   guardWasmAllocations(tf.backend());
   const st = wasmThreadsState();
-  const info: BackendInfo = { name: 'wasm', provider: '@tensorflow/tfjs-backend-wasm', threads: st ? st.threads : 1 };
+  const threadCount = st ? st.threads : 1;
+  // BLAS computes with as many threads as XNNPACK does: the two never run at the same time.
+  setNativeThreads(threadCount);
+  const native = nativeMatMulState();
+  const info: BackendInfo = {
+    name: 'wasm',
+    provider: '@tensorflow/tfjs-backend-wasm',
+    threads: threadCount,
+    matmul: native.enabled ? `native: ${native.detail}` : `xnnpack (wasm SIMD); native path ${native.detail}`,
+  };
   if (st?.fallbackReason) info.note = `wasm runs on 1 thread: the threaded build did not start (${st.fallbackReason})`;
   else if (st && st.threads < st.requested) info.note = `wasm runs on ${st.threads} of the ${st.requested} threads asked for`;
   return info;

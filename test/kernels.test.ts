@@ -9,6 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend';
 import { resetWasmMatMulStats, wasmMatMulStats } from '../src/kernels';
 import { broadcastIndex } from '../src/kernels/batch-matmul';
+import { nativeMatMulState, setNativeMatMul } from '../src/kernels/native-blas';
 import { setEagerGradientRelease } from '../src/kernels/eager-backprop';
 import { recurrence, recurrenceWithGrad } from '../src/layers/lstm';
 
@@ -53,7 +54,22 @@ beforeAll(async () => {
   await initBackend('wasm');
 });
 
-describe('BatchMatMul on wasm equals the cpu backend', () => {
+// The products run on XNNPACK, and again on the native BLAS addon where it is built
+// (.ci/run builds it and sets GLINER_TF_REQUIRE_NATIVE=1, so CI cannot skip it silently).
+const matmulPaths: ('xnnpack' | 'native')[] = nativeMatMulState().available ? ['xnnpack', 'native'] : ['xnnpack'];
+
+test('the native matrix path is built where it is required', () => {
+  const state = nativeMatMulState();
+  if (process.env.GLINER_TF_REQUIRE_NATIVE === '1') expect(state).toMatchObject({ available: true });
+  else if (!state.available) console.log(`native matrix path not tested: ${state.detail}`);
+  expect(typeof state.detail).toBe('string');
+});
+
+for (const matmulPath of matmulPaths)
+describe(`BatchMatMul on wasm (${matmulPath}) equals the cpu backend`, () => {
+  beforeAll(() => setNativeMatMul(matmulPath === 'native'));
+  afterAll(() => setNativeMatMul(true));
+
   // [a shape, b shape, transposeA, transposeB, expected path]
   type Case = [number[], number[], boolean, boolean, 'direct' | 'folded' | 'sliced' | 'other'];
   const cases: Case[] = [
@@ -97,7 +113,7 @@ describe('BatchMatMul on wasm equals the cpu backend', () => {
     tf.dispose([a, b, out]);
     expect(tf.memory().numTensors).toBe(before);
     const stats = wasmMatMulStats();
-    expect(stats[route].calls).toBe(1);
+    expect(stats[matmulPath === 'native' && route !== 'other' ? 'native' : route].calls).toBe(1);
 
     // tfjs's cpu (and wasm) kernels broadcast one-sided batches only (they take the larger batch
     // count), so the reference gets both operands broadcast to the full batch shape first.

@@ -181,6 +181,7 @@ export function formatModelInfo(info: ModelInfo): string {
     ['parameters', `${int(info.parameters)} (${mb(info.parameters * 4)} as float32)${mismatch}`],
     ['weights', weightLine],
     ['backend', `${info.backend.name} (${info.backend.provider}), ${info.backend.threads === null ? 'threads: library default' : `${info.backend.threads} thread${info.backend.threads === 1 ? '' : 's'}`}`],
+    ...(info.backend.matmul ? [['matmul', info.backend.matmul]] : []),
   ];
   return lines.map(([k, v]) => `${k.padEnd(11)} ${v}`).join('\n') + '\n';
 }

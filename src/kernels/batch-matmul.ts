@@ -24,6 +24,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { asWasm, BackendWasmLike, heapView, releaseHeapView } from './wasm-internals';
+import { nativeGemm } from './native-blas';
 
 type KernelArgs = Parameters<tf.KernelFunc>[0];
 type BatchMatMulFn = (
@@ -48,12 +49,14 @@ export interface MatMulPathStats {
   folded: { calls: number; flops: number };
   /** One XNNPACK product per batch slice. */
   sliced: { calls: number; flops: number; slices: number };
+  /** The native BLAS GEMM on the heap operands (kernels/native-blas.ts), when it is built. */
+  native: { calls: number; flops: number };
   /** Empty products (answered here) and mismatched shapes (the original kernel reports them). */
   other: { calls: number; flops: number };
 }
 
 function emptyStats(): MatMulPathStats {
-  return { direct: { calls: 0, flops: 0 }, folded: { calls: 0, flops: 0 }, sliced: { calls: 0, flops: 0, slices: 0 }, other: { calls: 0, flops: 0 } };
+  return { direct: { calls: 0, flops: 0 }, folded: { calls: 0, flops: 0 }, sliced: { calls: 0, flops: 0, slices: 0 }, native: { calls: 0, flops: 0 }, other: { calls: 0, flops: 0 } };
 }
 
 let stats = emptyStats();
@@ -144,6 +147,12 @@ function batchMatMul(args: KernelArgs, originalFunc: tf.KernelFunc): tf.TensorIn
     return out;
   }
   const flops = 2 * m * k * n * tf.util.sizeFromShape(outBatchShape);
+  const native = nativeGemm();
+  if (native) {
+    stats.native.calls++;
+    stats.native.flops += flops;
+    return nativeProduct(native, asWasm(args.backend), a, b, transposeA, transposeB, batchShapeA, batchShapeB, outBatchShape, m, k, n);
+  }
   if (plain) {
     stats.direct.calls++;
     stats.direct.flops += flops;
@@ -188,6 +197,42 @@ function batchMatMul(args: KernelArgs, originalFunc: tf.KernelFunc): tf.TensorIn
   } finally {
     for (const t of scratch) backend.disposeData(t.dataId);
   }
+}
+
+/**
+ * The whole product in native code: transposes are BLAS flags (no scratch copies) and each
+ * output slice is one GEMM on the operands' heap memory. When b is one matrix and a is not
+ * transposed, a's batch folds into rows: a single [batch*m, k] x [k, n] GEMM.
+ */
+function nativeProduct(
+  native: NonNullable<ReturnType<typeof nativeGemm>>,
+  backend: BackendWasmLike,
+  a: tf.TensorInfo,
+  b: tf.TensorInfo,
+  transposeA: boolean,
+  transposeB: boolean,
+  batchShapeA: number[],
+  batchShapeB: number[],
+  outBatchShape: number[],
+  m: number,
+  k: number,
+  n: number,
+): tf.TensorInfo {
+  const out = backend.makeOutput([...outBatchShape, m, n], 'float32');
+  // Taken after makeOutput, which may have grown (and so replaced) the heap's buffer.
+  const heap = new Float32Array(backend.wasm.HEAPU8.buffer);
+  const offset = (t: tf.TensorInfo) => backend.dataIdMap.get(t.dataId).memoryOffset / 4;
+  const fold = !transposeA && tf.util.sizeFromShape(batchShapeB) === 1;
+  const rows = fold ? tf.util.sizeFromShape(outBatchShape) * m : m;
+  const indexA = fold ? new Int32Array(1) : broadcastIndex(batchShapeA, outBatchShape);
+  const indexB = fold ? new Int32Array(1) : broadcastIndex(batchShapeB, outBatchShape);
+  try {
+    native.gemmBatch(heap, offset(a), offset(b), offset(out), rows, k, n, transposeA ? 1 : 0, transposeB ? 1 : 0, indexA, indexB);
+  } catch (e) {
+    backend.disposeData(out.dataId);
+    throw e;
+  }
+  return out;
 }
 
 /** [batch, r, c] -> [batch, c, r] with wasm's own Transpose kernel, into a new tensor. */

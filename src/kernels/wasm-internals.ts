@@ -6,6 +6,7 @@
  *   dataIdNextNumber        the counter BackendWasm draws tensor ids from
  *   wasm.tfjs               register_tensor / dispose_data: the C++ side's id -> (offset, size) table
  *   wasm.cwrap              emscripten's binding to an exported C function
+ *   wasm.HEAPU8             the heap itself (its .buffer is replaced when the heap grows)
  */
 import * as tf from '@tensorflow/tfjs';
 
@@ -15,6 +16,7 @@ export interface WasmTensorRecord {
 }
 
 export interface WasmModuleLike {
+  HEAPU8: Uint8Array;
   cwrap(name: string, ret: string | null, args: string[]): (...args: unknown[]) => unknown;
   tfjs: {
     registerTensor(id: number, size: number, memoryOffset: number): void;
