@@ -11,6 +11,7 @@
  * OpenBLAS picks its kernel from the CPU unless OPENBLAS_CORETYPE says otherwise; the report
  * names the kernel each run used.
  */
+import * as os from 'os';
 import { initBackend } from '../src/backend';
 import { nativeMatMulState, setNativeMatMul } from '../src/kernels/native-blas';
 import { arg, benchConfig, DEFAULT_BENCH_FAMILY, fmt, machineLine, peakRssMb, randomModel, runChild, syntheticInput, timeMedian, trainStep, writeBenchmarkSection } from './bench-util';
@@ -69,7 +70,7 @@ async function child(pathName: 'native' | 'xnnpack', threads: number, family: st
   };
 }
 
-function report(results: ChildResult[], family: string, command: string): string {
+function report(results: ChildResult[], family: string, command: string, load: string): string {
   const best = (p: string, t: number, key: 'forward8x200' | 'forward1x200' | 'train2x200') =>
     Math.min(...results.filter((r) => r.path === p && r.threads === t).map((r) => r[key]));
   const rows: string[] = [];
@@ -86,7 +87,7 @@ function report(results: ChildResult[], family: string, command: string): string
   return [
     `### Native matrix path vs XNNPACK (${family}, 5 labels)`,
     '',
-    `Command: \`${command}\`. ${machineLine()}. BLAS: ${native.matmul}.`,
+    `Command: \`${command}\`. ${machineLine()}. BLAS: ${native.matmul.replace(/, \d+ threads?/, '')}. Load average (1 min) at start / end: ${load}.`,
     `Each cell: XNNPACK (wasm SIMD) time -> native BLAS time (speed-up), best of ${results.length / 4} alternating rounds, median of 3-5 runs each.`,
     '',
     '| threads | forward 8 x 200 words | forward 1 x 200 words | training step 2 x 200 words |',
@@ -108,6 +109,7 @@ async function main(): Promise<void> {
   const rounds = Number(arg('rounds', '2'));
   const family = arg('family', DEFAULT_BENCH_FAMILY);
   const results: ChildResult[] = [];
+  const loadAtStart = os.loadavg()[0].toFixed(1);
   for (let r = 0; r < rounds; r++) {
     for (const threads of [1, 2]) {
       for (const p of ['xnnpack', 'native'] as const) {
@@ -117,7 +119,7 @@ async function main(): Promise<void> {
       }
     }
   }
-  const md = report(results, family, `npx ts-node --transpile-only tools/bench-native.ts --rounds ${rounds}${family === DEFAULT_BENCH_FAMILY ? '' : ` --family ${family}`}`);
+  const md = report(results, family, `npx ts-node --transpile-only tools/bench-native.ts --rounds ${rounds}${family === DEFAULT_BENCH_FAMILY ? '' : ` --family ${family}`}`, `${loadAtStart} / ${os.loadavg()[0].toFixed(1)}`);
   process.stdout.write(md + '\n');
   if (process.argv.includes('--write')) writeBenchmarkSection(`bench-native ${family}`, md);
 }
