@@ -159,7 +159,8 @@ class PickleError extends Error {}
  * but one opcode byte can make one JS object (EMPTY_DICT is a Map, ~100 bytes of heap): an 8 MB
  * pickle of them would need ~1 GB. A torch state_dict pickle makes about 6 objects and 5 memo
  * entries per tensor and keeps its stack a few thousand entries deep (batches of 1000), so these
- * ceilings leave room for 150,000+ tensors while keeping the heap near 100 MB at worst.
+ * ceilings leave room for 40,000 tensors (large LLM checkpoints have about 1,000) while keeping
+ * the heap growth near 50 MB at worst (measured in test/hostile-io.test.ts).
  */
 export interface PickleBudget {
   /** Most lists, tuples, dicts, globals, storages and tensors pushed in all. */
@@ -171,7 +172,7 @@ export interface PickleBudget {
   maxMarks: number;
 }
 
-export const DEFAULT_PICKLE_BUDGET: PickleBudget = { maxObjects: 1_000_000, maxMemo: 1_000_000, maxStack: 1_000_000, maxMarks: 10_000 };
+export const DEFAULT_PICKLE_BUDGET: PickleBudget = { maxObjects: 250_000, maxMemo: 250_000, maxStack: 250_000, maxMarks: 10_000 };
 
 /**
  * The restricted unpickler. Every read is bounds-checked and the objects, memo and stacks it
