@@ -262,6 +262,28 @@ describe('bounded retries and timeouts', () => {
   });
 });
 
+describe('unreachable download host', () => {
+  test('a redirect to a CDN where nothing listens fails at once with a HubNetworkError naming the file', async () => {
+    const dead = net.createServer();
+    await new Promise<void>((resolve) => dead.listen(0, '127.0.0.1', resolve));
+    const deadPort = (dead.address() as net.AddressInfo).port;
+    await new Promise<void>((resolve) => dead.close(() => resolve()));
+    const srv = await plainServer((_req, res) => {
+      res.writeHead(302, { location: `http://127.0.0.1:${deadPort}/cdn/x`, 'x-repo-commit': COMMIT, 'x-linked-etag': `"${'c'.repeat(64)}"`, 'x-linked-size': 10 });
+      res.end();
+    });
+    try {
+      const err = await hubDownload(REPO, 'w.safetensors', opts(srv.endpoint, { maxRetries: 5, retryDelayMs: 60_000 })).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(HubNetworkError);
+      expect((err as Error).message).toContain("Download of 'w.safetensors'");
+      expect((err as Error).message).toContain('ECONNREFUSED');
+      expect((err as Error).message).toContain('HF_ENDPOINT');
+    } finally {
+      await srv.close();
+    }
+  });
+});
+
 describe('disk space', () => {
   test('a server claiming a 1 PiB file is refused before any byte is written', async () => {
     const huge = 2 ** 50;

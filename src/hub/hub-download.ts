@@ -620,6 +620,13 @@ async function downloadBlob(ctx: Ctx, meta: FileMetadata, blob: string, lock: Lo
         break;
       } catch (e) {
         if (e instanceof ConsistencyError || e instanceof InsufficientDiskSpaceError) discardPartial();
+        if (e instanceof TransportError && !isRecoverableTransport(e)) {
+          throw new HubNetworkError(
+            `Download of '${ctx.filename}' from ${describeRepo(ctx)} failed: ${e.message}. No retry can fix this ` +
+              '(nothing listens there, or the name does not resolve); check HF_ENDPOINT, or use --offline (HF_HUB_OFFLINE=1).',
+            { cause: e },
+          );
+        }
         if (!isTransient(e)) throw e;
         const reached = sizeOf(incomplete);
         if (received > 0 && reached > furthest) failures = 0; // new bytes: the connection works, it just broke
