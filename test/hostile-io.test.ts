@@ -217,6 +217,49 @@ describe('reader fuzz with budgets on (in process)', () => {
     );
   });
 
+  test('random JSON as gliner_config.json / tokenizer.json gives an Error naming the source, never a TypeError', () => {
+    fc.assert(
+      fc.property(fc.jsonValue({ maxDepth: 6 }), fc.jsonValue({ maxDepth: 4 }), (a, b) => {
+        for (const raw of [a, { encoder_config: a }, { max_width: b, encoder_config: { num_hidden_layers: b } }]) {
+          try {
+            parseGlinerConfig(raw, 'fz/gliner_config.json', b);
+          } catch (e) {
+            expect(e).not.toBeInstanceOf(TypeError);
+            expect((e as Error).message).toContain('fz/gliner_config.json');
+          }
+        }
+        for (const raw of [a, { model: { type: 'Unigram', vocab: [['<unk>', 0]] }, normalizer: a, pre_tokenizer: b }]) {
+          try {
+            parseTokenizerJson(raw, 'fz/tokenizer.json');
+          } catch (e) {
+            expect(e).not.toBeInstanceOf(TypeError);
+            expect((e as Error).message).toContain('fz/tokenizer.json');
+          }
+        }
+      }),
+      { numRuns: 1500 },
+    );
+  });
+
+  test('random patterns either compile and run linearly, or are refused with the key named', () => {
+    const piece = fc.constantFrom('a', 'b', '(', ')', '|', '*', '+', '?', '{2,}', '{1,3}', '[ab]', '[^a]', '\\s', '\\S', '\\p{L}', '.', '^', '$', '(?:', '(?!\\S)', '\\b', '\\1', '(?<=a)');
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 14 }), (parts) => {
+        const p = parts.join('');
+        let re: SafeRegex;
+        try {
+          re = compileModelRegex(p, 'fz.json: pattern');
+        } catch (e) {
+          expect((e as Error).message).toContain('fz.json: pattern');
+          return;
+        }
+        const out = re.matches('ab a\nbb'.repeat(200));
+        for (const [x, y] of out) expect(y).toBeGreaterThanOrEqual(x);
+      }),
+      { numRuns: 1500 },
+    );
+  });
+
   test('random opcode streams in data.pkl are refused with the file named', () => {
     fc.assert(
       fc.property(fc.uint8Array({ minLength: 0, maxLength: 400 }), (pkl) => {

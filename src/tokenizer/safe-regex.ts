@@ -195,6 +195,7 @@ class Parser {
     if (++this.depth > MAX_GROUP_DEPTH) this.fail(`groups nested deeper than ${MAX_GROUP_DEPTH}`);
     let inner: Node;
     if (this.eat(0x3f)) {
+      if (this.pos >= this.cps.length) this.fail('unterminated group (?');
       const k = this.cps[this.pos++];
       if (k === 0x3a) inner = this.alternation(ci); // (?:
       else if (k === 0x3d || k === 0x21) { // (?= (?!
