@@ -157,7 +157,7 @@ describe('credentials and redirects', () => {
       if (mode === 'resume' && httpsGets === 1) {
         // First GET: half the body, then the connection drops, so the next GET resumes with Range.
         res.writeHead(200, { 'content-length': content.length });
-        res.write(content.subarray(0, 100), () => res.destroy());
+        sendThenHangUp(res, content.subarray(0, 100));
         return;
       }
       res.writeHead(302, { location: plainUrl });
