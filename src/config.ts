@@ -2,6 +2,7 @@
  * `gliner_config.json`, typed. Absent keys take upstream GLiNER's defaults so that configs
  * written by older GLiNER versions (0.1.x: the published v1/v2/v2.1 checkpoints) still load.
  */
+import { validateGlinerConfig } from './config-validation';
 import { DebertaV2Config, debertaConfigToJson, parseDebertaConfig } from './deberta/config';
 
 export interface GlinerConfig {
@@ -47,6 +48,7 @@ const isBool = (v: unknown) => typeof v === 'boolean';
  * (older checkpoints name only `model_name`; the loader then supplies that encoder's config.json).
  */
 export function parseGlinerConfig(raw: unknown, source: string, encoderRaw?: unknown): GlinerConfig {
+  validateGlinerConfig(raw, source, encoderRaw);
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new Error(`${source}: must be a JSON object`);
   const r = raw as Json;
   const modelType = get(r, 'model_type', 'gliner_uni_encoder_span', isStr, 'a string', source);

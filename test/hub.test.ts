@@ -298,13 +298,16 @@ describe('resume and integrity', () => {
     expectBytes(await hubDownload(REPO, 'model.safetensors', opts()), MODEL);
   });
 
-  test('gives up with a clear error when the hub stays unreachable', async () => {
+  test('fails at once, without retries, when nothing listens at the endpoint (connection refused)', async () => {
     const endpoint = await deadEndpoint();
-    const err = await hubDownload(REPO, 'config.json', opts({ endpoint, maxRetries: 2 })).catch((e: unknown) => e);
+    // A retry delay far beyond the test timeout: any backoff at all would fail the test.
+    const err = await hubDownload(REPO, 'config.json', opts({ endpoint, maxRetries: 5, retryDelayMs: 60_000 })).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(HubNetworkError);
     const msg = (err as Error).message;
-    expect(msg).toContain(`'config.json' from model '${REPO}' on ${endpoint} after 3 attempt(s)`);
-    expect(msg).toContain('HF_HUB_OFFLINE=1');
+    expect(msg).toContain(`'config.json' from model '${REPO}' on ${endpoint} after 1 attempt(s)`);
+    expect(msg).toContain('ECONNREFUSED');
+    expect(msg).toContain('--offline (HF_HUB_OFFLINE=1)');
+    expect(msg).toContain('HF_ENDPOINT');
   });
 
   test('retries 503 answers with backoff', async () => {

@@ -1,4 +1,5 @@
 /** The DeBERTa-v2/v3 encoder config (`config.json`, or `encoder_config` inside `gliner_config.json`). */
+import { validateEncoderConfig } from '../config-validation';
 
 export interface DebertaV2Config {
   vocabSize: number;
@@ -48,6 +49,7 @@ function bool(raw: Json, key: string, fallback: boolean, source: string): boolea
  * (and JSON path) in errors.
  */
 export function parseDebertaConfig(raw: unknown, source: string): DebertaV2Config {
+  validateEncoderConfig(raw, source);
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new Error(`${source}: encoder config must be a JSON object`);
   const r = raw as Json;
   const modelType = r.model_type;

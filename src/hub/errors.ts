@@ -15,6 +15,7 @@ export type HubErrorCode =
   | 'FileMetadata'
   | 'Consistency'
   | 'LocalEntryNotFound'
+  | 'DiskSpace'
   | 'InvalidArgument';
 
 export interface HubErrorDetails {
@@ -111,5 +112,12 @@ export class ConsistencyError extends HubError {
 export class LocalEntryNotFoundError extends HubError {
   constructor(message: string, details?: HubErrorDetails) {
     super('LocalEntryNotFound', message, details);
+  }
+}
+
+/** The cache's disk cannot hold the file (checked before downloading, or ENOSPC while writing). */
+export class InsufficientDiskSpaceError extends HubError {
+  constructor(message: string, details?: HubErrorDetails) {
+    super('DiskSpace', message, details);
   }
 }

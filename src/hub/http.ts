@@ -63,7 +63,26 @@ export async function readText(res: RawResponse, limit = 64 * 1024): Promise<str
   return Buffer.concat(parts).toString('utf8');
 }
 
-/** Send one request; resolves once the status line and headers have arrived. */
+/**
+ * Transport errors that no retry can fix (nothing listens there, the name does not resolve, the
+ * URL is unusable, the certificate is wrong): failing at once beats 25 s of backoff.
+ */
+const PERMANENT_ERRNOS = new Set([
+  'ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EINVALIDURL', 'EPROTO', 'EREDIRECTS',
+  'CERT_HAS_EXPIRED', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'ERR_TLS_CERT_ALTNAME_INVALID', 'ERR_INVALID_URL',
+]);
+
+/** Whether a TransportError can go away by itself (reset, timeout, dropped body) and is worth a retry. */
+export function isRecoverableTransport(e: TransportError): boolean {
+  return e.errno === undefined || !PERMANENT_ERRNOS.has(e.errno);
+}
+
+/**
+ * Send one request; resolves once the status line and headers have arrived. `timeoutMs` bounds
+ * both the socket's silence (before or during the body) and the total time to the headers, so a
+ * server trickling its status line a byte at a time cannot hold us forever.
+ */
 export function send(method: 'HEAD' | 'GET', url: string, headers: HeaderMap, timeoutMs: number): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     let parsed: URL;
@@ -83,10 +102,16 @@ export function send(method: 'HEAD' | 'GET', url: string, headers: HeaderMap, ti
     req.setTimeout(timeoutMs, () => {
       req.destroy(new TransportError(`no data from ${parsed.host} for ${timeoutMs / 1000}s`, 'ETIMEDOUT'));
     });
+    // Deadline for connect + headers: the idle timeout alone restarts with every byte.
+    const headersDeadline = setTimeout(() => {
+      req.destroy(new TransportError(`no complete response headers from ${parsed.host} within ${timeoutMs / 1000}s`, 'ETIMEDOUT'));
+    }, timeoutMs);
     req.on('error', (err: NodeJS.ErrnoException) => {
+      clearTimeout(headersDeadline);
       reject(err instanceof TransportError ? err : new TransportError(`${err.message} (${url})`, err.code, err));
     });
     req.on('response', (body) => {
+      clearTimeout(headersDeadline);
       resolve({ status: body.statusCode ?? 0, headers: body.headers, url, body });
     });
     req.end();
@@ -107,8 +132,8 @@ export interface RedirectPolicy {
 
 /**
  * Send a request and follow redirects according to `policy`. When a redirect leads to another
- * host (e.g. from the hub to its CDN, whose URLs are pre-signed) the Authorization header is
- * dropped and is not restored on later hops.
+ * host (e.g. from the hub to its CDN, whose URLs are pre-signed) or downgrades https to http, the
+ * Authorization header is dropped and is not restored on later hops.
  */
 export async function sendFollowingRedirects(
   method: 'HEAD' | 'GET',
@@ -127,9 +152,24 @@ export async function sendFollowingRedirects(
     discard(res);
     if (hop >= max) throw new TransportError(`more than ${max} redirects starting from ${url}`, 'EREDIRECTS');
     const next = new URL(location, current);
-    if (next.host !== new URL(current).host) hdrs = withoutAuthorization(hdrs);
+    if (shouldDropCredentials(current, next.toString())) hdrs = withoutAuthorization(hdrs);
     current = next.toString();
   }
+}
+
+/**
+ * The rule of `requests` (which huggingface_hub uses) and of browsers for a redirect from `from`
+ * to `to`: keep credentials only on the same host name and port, with the same scheme or an
+ * http -> https upgrade between default ports. Never on a downgrade to plain http (the token
+ * would cross the network in clear text), never to another host or port.
+ */
+export function shouldDropCredentials(from: string, to: string): boolean {
+  const a = new URL(from);
+  const b = new URL(to);
+  if (a.hostname !== b.hostname) return true;
+  if (a.protocol === b.protocol) return a.port !== b.port;
+  const upgrade = a.protocol === 'http:' && b.protocol === 'https:' && (a.port === '' || a.port === '80') && (b.port === '' || b.port === '443');
+  return !upgrade;
 }
 
 export function withoutAuthorization(headers: HeaderMap): HeaderMap {

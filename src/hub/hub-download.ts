@@ -55,6 +55,7 @@ import {
   HubError,
   HubHttpError,
   HubNetworkError,
+  InsufficientDiskSpaceError,
   LocalEntryNotFoundError,
   RepositoryNotFoundError,
   RevisionNotFoundError,
@@ -66,10 +67,12 @@ import {
   backoffMs,
   discard,
   header,
+  isRecoverableTransport,
   isRedirect,
   isRetryableStatus,
   readText,
   sendFollowingRedirects,
+  shouldDropCredentials,
   sleep,
   withoutAuthorization,
 } from './http';
@@ -294,14 +297,14 @@ async function fetchMetadata(ctx: Ctx): Promise<FileMetadata> {
   const target = redirected ? header(res, 'location') : undefined;
   if (target !== undefined) {
     location = new URL(target, res.url).toString();
-    if (new URL(location).host !== new URL(res.url).host) getHeaders = withoutAuthorization(getHeaders);
+    if (shouldDropCredentials(res.url, location)) getHeaders = withoutAuthorization(getHeaders);
   }
   return { commit, etag, size, location, headers: getHeaders, isLfs: linkedEtag !== undefined };
 }
 
 /** Network trouble or a "try later" status: worth retrying and a reason to fall back to the cache. */
 function isTransient(e: unknown): boolean {
-  return e instanceof TransportError || (e instanceof HubHttpError && e.status !== undefined && isRetryableStatus(e.status));
+  return (e instanceof TransportError && isRecoverableTransport(e)) || (e instanceof HubHttpError && e.status !== undefined && isRetryableStatus(e.status));
 }
 
 async function fetchMetadataWithRetries(ctx: Ctx, firstError: unknown): Promise<FileMetadata> {
@@ -311,6 +314,7 @@ async function fetchMetadataWithRetries(ctx: Ctx, firstError: unknown): Promise<
     try {
       return await fetchMetadata(ctx);
     } catch (e) {
+      if (e instanceof TransportError && !isRecoverableTransport(e)) throw unreachableError(ctx, e, attempt + 2);
       if (!isTransient(e)) throw e;
       lastError = e;
     }
@@ -324,7 +328,8 @@ function unreachableError(ctx: Ctx, cause: unknown, attempts: number): HubError 
   const cacheNote = lookup.status === 'missing' ? ` It is not in the local cache either (no ${lookup.checked}).` : '';
   const msg =
     `Could not get '${ctx.filename}' from ${describeRepo(ctx)} on ${ctx.endpoint} after ${attempts} attempt(s): ${reason}.` +
-    `${cacheNote} Check your network connection and proxy settings, or set HF_HUB_OFFLINE=1 to use cached files only.`;
+    `${cacheNote} Check your network connection and proxy settings; use --offline (HF_HUB_OFFLINE=1) to use cached ` +
+    `files only, or set HF_ENDPOINT to a hub you can reach.`;
   if (cause instanceof HubHttpError) return new HubHttpError(msg, { status: cause.status, url: cause.url, cause });
   return new HubNetworkError(msg, { cause });
 }
@@ -385,6 +390,8 @@ async function fetchFile(ctx: Ctx, optional: boolean): Promise<FileResult> {
     const hit = lookupCache(ctx.storage, ctx.revision, ctx.filename);
     if (hit.status === 'cached') return { path: hit.path, commit: hit.commit };
     if (hit.status === 'no-exist' && optional) return { path: null, commit: hit.commit };
+    // Connection refused, unknown host...: no retry can help, say so now.
+    if (e instanceof TransportError && !isRecoverableTransport(e)) throw unreachableError(ctx, e, 1);
     if (!isTransient(e)) throw e;
     meta = await fetchMetadataWithRetries(ctx, e);
   }
@@ -458,10 +465,53 @@ function displayName(filename: string): string {
   return filename.length > 40 ? `(...)${filename.slice(-40)}` : filename;
 }
 
+/** Bytes free for us on the file system holding `dir`, or undefined where statfs is unavailable. */
+function freeBytes(dir: string): number | undefined {
+  const statfs = (fs as { statfsSync?: (p: string) => { bavail: number | bigint; bsize: number | bigint } }).statfsSync;
+  if (typeof statfs !== 'function') return undefined;
+  try {
+    const st = statfs(dir);
+    return Number(st.bavail) * Number(st.bsize);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Refuse to start a download the disk cannot hold (a server may claim any size). */
+function checkDiskSpace(ctx: Ctx, dir: string, needed: number): void {
+  const free = freeBytes(dir);
+  if (free !== undefined && needed > free) {
+    throw new InsufficientDiskSpaceError(
+      `Not enough disk space to download '${ctx.filename}' from ${describeRepo(ctx)}: it needs ${formatBytes(needed)} more ` +
+        `but ${dir} has ${formatBytes(free)} free. Free some space or point HF_HUB_CACHE at a larger disk.`,
+    );
+  }
+}
+
+function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+  let v = n / 1024;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v.toFixed(1)} ${units[i]}`;
+}
+
+/**
+ * Attempts allowed for one download, whatever progress they make: a server that keeps dropping
+ * after a few new bytes would otherwise be retried for as long as the file is long.
+ */
+const MAX_ATTEMPTS_PER_RETRY = 10;
+
 /**
  * GET the file into blobs/<etag>.incomplete, resuming from what is already there, then check it
  * and rename it to blobs/<etag>. Dropped connections resume with a Range request; the retry
- * budget is reset whenever data arrives, so a slow but working connection never gives up.
+ * budget is reset whenever the file grows past the furthest point reached so far (so a slow but
+ * working connection keeps going, and a server that ignores Range and drops every time does
+ * not), and the total number of attempts is capped at (maxRetries + 1) * 10.
  */
 async function downloadBlob(ctx: Ctx, meta: FileMetadata, blob: string, lock: LockHandle): Promise<void> {
   const incomplete = `${blob}.incomplete`;
@@ -477,6 +527,9 @@ async function downloadBlob(ctx: Ctx, meta: FileMetadata, blob: string, lock: Lo
   let hash: Hash | null = null;
   let hashed = 0;
   let failures = 0;
+  let attempts = 0;
+  let furthest = Math.min(sizeOf(incomplete), meta.size);
+  const maxAttempts = (ctx.maxRetries + 1) * MAX_ATTEMPTS_PER_RETRY;
 
   try {
     for (;;) {
@@ -493,6 +546,8 @@ async function downloadBlob(ctx: Ctx, meta: FileMetadata, blob: string, lock: Lo
         hash = null;
       }
       report(offset);
+      checkDiskSpace(ctx, path.dirname(incomplete), meta.size - offset);
+      attempts++;
 
       const headers: HeaderMap = { ...meta.headers, 'accept-encoding': 'identity' };
       if (offset > 0) headers.range = `bytes=${offset}-`;
@@ -540,9 +595,9 @@ async function downloadBlob(ctx: Ctx, meta: FileMetadata, blob: string, lock: Lo
               try {
                 await fh.write(chunk);
               } catch (e) {
-                diskError = e;
                 res.body.destroy();
-                throw e;
+                diskError = diskWriteError(ctx, incomplete, e);
+                throw diskError;
               }
               hash?.update(chunk);
               hashed += chunk.length;
@@ -564,10 +619,19 @@ async function downloadBlob(ctx: Ctx, meta: FileMetadata, blob: string, lock: Lo
         }
         break;
       } catch (e) {
-        if (e instanceof ConsistencyError) discardPartial();
+        if (e instanceof ConsistencyError || e instanceof InsufficientDiskSpaceError) discardPartial();
+        if (e instanceof TransportError && !isRecoverableTransport(e)) {
+          throw new HubNetworkError(
+            `Download of '${ctx.filename}' from ${describeRepo(ctx)} failed: ${e.message}. No retry can fix this ` +
+              '(nothing listens there, or the name does not resolve); check HF_ENDPOINT, or use --offline (HF_HUB_OFFLINE=1).',
+            { cause: e },
+          );
+        }
         if (!isTransient(e)) throw e;
-        if (received > 0) failures = 0; // the connection works, it just broke: keep going
-        if (failures >= ctx.maxRetries) {
+        const reached = sizeOf(incomplete);
+        if (received > 0 && reached > furthest) failures = 0; // new bytes: the connection works, it just broke
+        furthest = Math.max(furthest, reached);
+        if (failures >= ctx.maxRetries || attempts >= maxAttempts) {
           const kept = sizeOf(incomplete);
           throw new HubNetworkError(
             `Download of '${ctx.filename}' from ${describeRepo(ctx)} failed after ${failures + 1} attempt(s): ` +
@@ -605,6 +669,19 @@ async function downloadBlob(ctx: Ctx, meta: FileMetadata, blob: string, lock: Lo
   } finally {
     bar.finish();
   }
+}
+
+/** A failed write of the partial file: say which file and what to do, not a bare ENOSPC. */
+function diskWriteError(ctx: Ctx, file: string, e: unknown): Error {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') {
+    return new InsufficientDiskSpaceError(
+      `The disk filled up while downloading '${ctx.filename}' from ${describeRepo(ctx)} into ${file} (${code}); ` +
+        'the partial file was deleted. Free some space or point HF_HUB_CACHE at a larger disk.',
+      { cause: e },
+    );
+  }
+  return new Error(`Cannot write ${file} while downloading '${ctx.filename}': ${(e as Error).message}`, { cause: e });
 }
 
 // ---------------------------------------------------------------------------------------------

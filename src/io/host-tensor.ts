@@ -37,6 +37,12 @@ export function floatData(t: HostTensor, name: string): Float32Array {
   return t.data;
 }
 
+/** Index of the first NaN or +-Infinity in `data`, or -1 (x - x is 0 only for finite x). */
+export function firstNonFinite(data: Float32Array): number {
+  for (let i = 0; i < data.length; i++) if (data[i] - data[i] !== 0) return i;
+  return -1;
+}
+
 /** IEEE half -> float32. */
 export function halfToFloat(h: number): number {
   const sign = h & 0x8000 ? -1 : 1;

@@ -10,6 +10,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { GlinerConfig, parseGlinerConfig } from '../config';
+import { assertJsonDepth } from './json-depth';
 import { TensorMap } from './host-tensor';
 import { readWeightsFile } from './weights-file';
 
@@ -23,6 +24,7 @@ export function readJsonFile(file: string): unknown {
   } catch (e) {
     throw new Error(`${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
+  assertJsonDepth(text, file);
   try {
     return JSON.parse(text);
   } catch (e) {

@@ -9,6 +9,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { snapshotDownload, tryHubDownload } from '../hub';
 import type { HubDownloadOptions } from '../hub';
+import { assertConfigObject } from '../config-validation';
 import { GLINER_CONFIG_FILE, readJsonFile } from './model-dir';
 
 export interface ModelSource {
@@ -67,7 +68,8 @@ export async function resolveModelSource(pathOrId: string, opts: ResolveOptions 
   }
   const configFile = path.join(modelDir, GLINER_CONFIG_FILE);
   if (!fs.existsSync(configFile)) throw new Error(`${modelDir}: not a GLiNER model folder (no ${GLINER_CONFIG_FILE})`);
-  const raw = readJsonFile(configFile) as Record<string, unknown>;
+  const raw = readJsonFile(configFile);
+  assertConfigObject(raw, configFile);
   const needsEncoderConfig = !raw.encoder_config && !fs.existsSync(path.join(modelDir, 'config.json'));
   if (hasTokenizer(modelDir) && !needsEncoderConfig) {
     return { modelDir, tokenizerDir: modelDir, encoderConfigDir: modelDir, tokenizerFromEncoder: false };

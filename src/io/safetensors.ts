@@ -35,12 +35,17 @@ export function readSafetensors(bytes: Uint8Array, source = '<buffer>'): Safeten
     fail(source, `header length ${headerLen} runs past the end of the file (${bytes.byteLength} bytes)`);
   }
   let header: unknown;
+  let headerText: string;
   try {
-    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + headerLen)));
+    headerText = new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + headerLen));
+    header = JSON.parse(headerText);
   } catch (e) {
     fail(source, `header is not valid UTF-8 JSON (${(e as Error).message})`);
   }
   if (typeof header !== 'object' || header === null || Array.isArray(header)) fail(source, 'header is not a JSON object');
+  // JSON.parse keeps the last of two equal keys: a second tensor of the same name would silently win.
+  const dup = duplicateTopLevelKey(headerText);
+  if (dup !== undefined) fail(source, `tensor name ${JSON.stringify(dup)} appears twice in the header`);
   const dataStart = 8 + headerLen;
   const dataLen = bytes.byteLength - dataStart;
 
@@ -87,6 +92,39 @@ export function readSafetensors(bytes: Uint8Array, source = '<buffer>'): Safeten
     tensors.set(e.name, { dtype: e.dtype, shape: e.shape, data: decode(raw, e.dtype, numElements(e.shape), `${source}: tensor '${e.name}'`) });
   }
   return { tensors, metadata };
+}
+
+/**
+ * The first key that occurs twice at the top level of a JSON object text (already known to be
+ * valid JSON), or undefined. One linear pass: tracks nesting and strings, decodes only keys.
+ */
+export function duplicateTopLevelKey(text: string): string | undefined {
+  const seen = new Set<string>();
+  let depth = 0;
+  let expectKey = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      // A string: find its end, skipping escapes.
+      let j = i + 1;
+      while (j < text.length && text.charCodeAt(j) !== 0x22) j += text.charCodeAt(j) === 0x5c ? 2 : 1;
+      if (depth === 1 && expectKey) {
+        const key = JSON.parse(text.slice(i, j + 1)) as string;
+        if (seen.has(key)) return key;
+        seen.add(key);
+        expectKey = false;
+      }
+      i = j;
+    } else if (c === 0x7b || c === 0x5b) {
+      depth++;
+      expectKey = depth === 1 && c === 0x7b;
+    } else if (c === 0x7d || c === 0x5d) {
+      depth--;
+    } else if (c === 0x2c && depth === 1) {
+      expectKey = true;
+    }
+  }
+  return undefined;
 }
 
 /** Decode little-endian raw bytes of a stored dtype into the host array for it. */

@@ -8,6 +8,7 @@
  *   special_tokens_map.json    special token names (strings or {content: ...}); overrides the config
  * Every error names the file and, where relevant, the key.
  */
+import { JsonDepthError, assertJsonDepth } from './json-depth';
 import * as fs from 'fs';
 import * as path from 'path';
 import { DebertaV2Tokenizer, DEFAULT_SPECIAL_TOKENS } from '../tokenizer/deberta-tokenizer';
@@ -184,8 +185,11 @@ export function loadTokenizerFromDir(dir: string, options: LoadTokenizerOptions 
     // and the authoritative added-token list.
     let json: unknown;
     try {
-      json = JSON.parse(fs.readFileSync(jsonPath, 'utf8'));
+      const text = fs.readFileSync(jsonPath, 'utf8');
+      assertJsonDepth(text, jsonPath);
+      json = JSON.parse(text);
     } catch (e) {
+      if (e instanceof JsonDepthError) throw e;
       throw new Error(`${jsonPath}: not valid JSON (${(e as Error).message})`);
     }
     const parsed = parseTokenizerJson(json, jsonPath);

@@ -155,9 +155,28 @@ const OPCODE_NAMES: Record<number, string> = {
 class PickleError extends Error {}
 
 /**
- * The restricted unpickler. Every read is bounds-checked, so memory use is bounded by the
- * pickle's size: strings cannot be longer than the bytes left, and the stack and memo grow by
- * at most one entry per opcode byte.
+ * Budgets of the unpickler. Every read is bounds-checked, so strings cannot outgrow the input,
+ * but one opcode byte can make one JS object (EMPTY_DICT is a Map, ~100 bytes of heap): an 8 MB
+ * pickle of them would need ~1 GB. A torch state_dict pickle makes about 6 objects and 5 memo
+ * entries per tensor and keeps its stack a few thousand entries deep (batches of 1000), so these
+ * ceilings leave room for 40,000 tensors (large LLM checkpoints have about 1,000) while keeping
+ * the heap growth near 50 MB at worst (measured in test/hostile-io.test.ts).
+ */
+export interface PickleBudget {
+  /** Most lists, tuples, dicts, globals, storages and tensors pushed in all. */
+  maxObjects: number;
+  /** Most memo entries. */
+  maxMemo: number;
+  /** Deepest value stack (per MARK level) and MARK nesting. */
+  maxStack: number;
+  maxMarks: number;
+}
+
+export const DEFAULT_PICKLE_BUDGET: PickleBudget = { maxObjects: 250_000, maxMemo: 250_000, maxStack: 250_000, maxMarks: 10_000 };
+
+/**
+ * The restricted unpickler. Every read is bounds-checked and the objects, memo and stacks it
+ * builds are counted against a `PickleBudget`, so memory use is bounded whatever the pickle.
  */
 class Unpickler {
   private pos = 0;
@@ -167,8 +186,23 @@ class Unpickler {
   private readonly view: DataView;
   private readonly utf8 = new TextDecoder('utf-8', { fatal: true });
 
-  constructor(private readonly data: Uint8Array, private readonly persistentLoad: (pid: PyValue) => PyValue) {
+  private objects = 0;
+
+  constructor(
+    private readonly data: Uint8Array,
+    private readonly persistentLoad: (pid: PyValue) => PyValue,
+    private readonly budget: PickleBudget = DEFAULT_PICKLE_BUDGET,
+  ) {
     this.view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  }
+
+  private overBudget(what: string, limit: number): never {
+    this.fail(`the pickle needs more than ${limit} ${what}, far more than any state_dict (a pickle bomb?)`);
+  }
+
+  private remember(key: number): void {
+    if (!this.memo.has(key) && this.memo.size >= this.budget.maxMemo) this.overBudget('memo entries', this.budget.maxMemo);
+    this.memo.set(key, this.top());
   }
 
   private fail(what: string, at = this.pos): never {
@@ -215,7 +249,11 @@ class Unpickler {
     return s;
   }
 
-  private push(v: PyValue): void { this.stack.push(v); }
+  private push(v: PyValue): void {
+    if (typeof v === 'object' && v !== null && ++this.objects > this.budget.maxObjects) this.overBudget('objects', this.budget.maxObjects);
+    if (this.stack.length >= this.budget.maxStack) this.overBudget('stack entries', this.budget.maxStack);
+    this.stack.push(v);
+  }
 
   private pop(): PyValue {
     if (this.stack.length === 0) this.fail('stack underflow');
@@ -257,7 +295,11 @@ class Unpickler {
         case 0x2e: { // STOP
           return this.pop();
         }
-        case 0x28: this.metastack.push(this.stack); this.stack = []; break; // MARK
+        case 0x28: // MARK
+          if (this.metastack.length >= this.budget.maxMarks) this.overBudget('nested MARKs', this.budget.maxMarks);
+          this.metastack.push(this.stack);
+          this.stack = [];
+          break;
         case 0x7d: this.push({ kind: 'dict', map: new Map() }); break; // EMPTY_DICT
         case 0x5d: this.push({ kind: 'list', items: [] }); break; // EMPTY_LIST
         case 0x29: this.push({ kind: 'tuple', items: [] }); break; // EMPTY_TUPLE
@@ -286,9 +328,9 @@ class Unpickler {
         }
         case 0x43: this.push(this.bytes(this.u8(), 'SHORT_BINBYTES')); break;
         case 0x42: this.push(this.bytes(this.u32(), 'BINBYTES')); break;
-        case 0x71: this.memo.set(this.u8(), this.top()); break; // BINPUT
-        case 0x72: this.memo.set(this.u32(), this.top()); break; // LONG_BINPUT
-        case 0x94: this.memo.set(this.memo.size, this.top()); break; // MEMOIZE
+        case 0x71: this.remember(this.u8()); break; // BINPUT
+        case 0x72: this.remember(this.u32()); break; // LONG_BINPUT
+        case 0x94: this.remember(this.memo.size); break; // MEMOIZE
         case 0x68: case 0x6a: { // BINGET, LONG_BINGET
           const idx = op === 0x68 ? this.u8() : this.u32();
           if (!this.memo.has(idx)) this.fail(`memo key ${idx} is not defined`, at);
@@ -471,7 +513,13 @@ function rebuildTensor(storage: PyValue, offset: PyValue, size: PyValue, stride:
 // ---------------------------------------------------------------------------------------------
 
 /** Parse a zip-format `torch.save` checkpoint held in memory; `source` names it in errors. */
-export function readTorchCheckpoint(bytes: Uint8Array, source = '<buffer>'): TensorMap {
+export interface TorchReadOptions {
+  pickleBudget?: PickleBudget;
+  /** See ZipOptions.maxInflatedBytes. */
+  maxInflatedBytes?: number;
+}
+
+export function readTorchCheckpoint(bytes: Uint8Array, source = '<buffer>', options: TorchReadOptions = {}): TensorMap {
   const fail: (what: string) => never = (what) => {
     throw new Error(`${source}: invalid torch checkpoint: ${what}`);
   };
@@ -481,7 +529,7 @@ export function readTorchCheckpoint(bytes: Uint8Array, source = '<buffer>'): Ten
     }
     fail('not a zip archive (expected the zip format that torch.save writes)');
   }
-  const zip = new ZipArchive(bytes, source);
+  const zip = new ZipArchive(bytes, source, { maxInflatedBytes: options.maxInflatedBytes });
 
   const pkls = zip.names().filter((n) => /^[^/]+\/data\.pkl$/.test(n));
   if (pkls.length !== 1) fail(pkls.length === 0 ? 'no <prefix>/data.pkl entry' : `several data.pkl entries (${pkls.join(', ')})`);
@@ -519,7 +567,7 @@ export function readTorchCheckpoint(bytes: Uint8Array, source = '<buffer>'): Ten
 
   let root: PyValue;
   try {
-    root = new Unpickler(zip.read(pklName), persistentLoad).load();
+    root = new Unpickler(zip.read(pklName), persistentLoad, options.pickleBudget).load();
   } catch (e) {
     if (!(e instanceof PickleError)) throw e;
     fail(`${pklName}: ${e.message}`);

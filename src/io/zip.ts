@@ -27,6 +27,22 @@ const MAX_COMMENT = 0xffff;
 /** Deflate cannot expand data by more than ~1032x; a larger claimed size is corrupt (or a bomb). */
 const MAX_DEFLATE_RATIO = 1032;
 
+/**
+ * Default inflation budget for one archive: 16x its size plus 64 MiB. torch.save stores its
+ * entries uncompressed, and deflated float weights shrink by a few percent, so only a bomb (a
+ * 1 MB entry claiming 1 GB) comes near it. $GLINER_TF_MAX_INFLATED_BYTES overrides it.
+ */
+export function defaultInflateBudget(archiveBytes: number, env: NodeJS.ProcessEnv = process.env): number {
+  const n = Number(env.GLINER_TF_MAX_INFLATED_BYTES);
+  if (Number.isFinite(n) && n > 0) return n;
+  return 16 * archiveBytes + 64 * 1024 * 1024;
+}
+
+export interface ZipOptions {
+  /** Most bytes `read` may inflate in all, over every deflated entry. Default `defaultInflateBudget`. */
+  maxInflatedBytes?: number;
+}
+
 export interface ZipEntry {
   name: string;
   /** 0 = stored, 8 = deflate. */
@@ -49,13 +65,16 @@ export class ZipArchive {
   /** Entries in central-directory order. */
   readonly entries: ReadonlyMap<string, ZipEntry>;
   private readonly view: DataView;
+  /** Bytes `read` may still inflate (checked against each entry's declared size before inflating). */
+  private inflateBudget: number;
 
   /**
    * Parse the archive's directory. Entry data is only inflated (and CRC-checked) by `read`.
    * `source` names the archive in error messages.
    */
-  constructor(private readonly bytes: Uint8Array, readonly source = '<buffer>') {
+  constructor(private readonly bytes: Uint8Array, readonly source = '<buffer>', options: ZipOptions = {}) {
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.inflateBudget = options.maxInflatedBytes ?? defaultInflateBudget(bytes.byteLength);
     this.entries = this.readCentralDirectory();
   }
 
@@ -79,6 +98,14 @@ export class ZipArchive {
     if (e.method === 0) {
       out = raw;
     } else {
+      if (e.uncompressedSize > this.inflateBudget) {
+        this.fail(
+          `entry ${quoteName(name)} would inflate ${e.compressedSize} bytes to ${e.uncompressedSize}, past the ` +
+            `${this.inflateBudget} bytes left of this archive's inflation budget (a decompression bomb?); ` +
+            'set GLINER_TF_MAX_INFLATED_BYTES to allow more',
+        );
+      }
+      this.inflateBudget -= e.uncompressedSize;
       try {
         out = zlib.inflateRawSync(raw, { maxOutputLength: Math.max(1, e.uncompressedSize) });
       } catch (err) {
@@ -249,8 +276,8 @@ export class ZipArchive {
 }
 
 /** Parse a ZIP archive held in memory; `source` names it in errors. */
-export function openZip(bytes: Uint8Array, source = '<buffer>'): ZipArchive {
-  return new ZipArchive(bytes, source);
+export function openZip(bytes: Uint8Array, source = '<buffer>', options: ZipOptions = {}): ZipArchive {
+  return new ZipArchive(bytes, source, options);
 }
 
 function decodeName(raw: Uint8Array, utf8: boolean): string {

@@ -8,7 +8,7 @@
  * real block without inventing empty wrapper classes.
  */
 import * as tf from '@tensorflow/tfjs';
-import { HostTensor, TensorMap, floatData } from '../io/host-tensor';
+import { HostTensor, TensorMap, firstNonFinite, floatData } from '../io/host-tensor';
 
 /** How a stored tensor becomes the variable's value (e.g. a PyTorch [out, in] weight kept transposed). */
 export interface ParamLayout {
@@ -90,6 +90,8 @@ export class Module {
       if (!sameShape(t.shape, p.layout.storedShape)) {
         problems.push(`shape mismatch for '${name}': checkpoint has [${t.shape}], model expects [${p.layout.storedShape}]`);
       }
+      const bad = weightProblem(t, name);
+      if (bad) problems.push(bad);
     }
     if (problems.length) {
       throw new Error(`${source}: cannot load weights:\n  ${problems.join('\n  ')}`);
@@ -113,6 +115,14 @@ export class Module {
   dispose(): void {
     for (const [, p] of this.namedParameters()) p.variable.dispose();
   }
+}
+
+/** A weight we cannot use: not floats, or NaN/Inf values (which would silently give no entities). */
+function weightProblem(t: HostTensor, name: string): string | undefined {
+  if (!(t.data instanceof Float32Array)) return `'${name}' has dtype ${t.dtype}, expected a floating-point tensor`;
+  const i = firstNonFinite(t.data);
+  if (i >= 0) return `'${name}' holds a non-finite value (${t.data[i]}) at flat index ${i}: the checkpoint is corrupt or diverged in training`;
+  return undefined;
 }
 
 function sameShape(a: readonly number[], b: readonly number[]): boolean {

@@ -12,6 +12,7 @@
  * vocabulary lookup. Components outside the list below are rejected with a clear error.
  */
 import { ByteBuffer, PrecompiledCharsmap } from './normalizer';
+import { SafeRegex, compileModelRegex } from './safe-regex';
 import { PieceType, UnigramModel } from './unigram';
 import type { AddedToken, SubwordModel } from './deberta-tokenizer';
 
@@ -108,14 +109,15 @@ function buildNormalizer(spec: Json, path: string): StringTransform {
         return (s) => (lit.length === 0 ? s : s.split(lit).join(content));
       }
       const src = expectString(pattern.Regex, `${path}.pattern.Regex`);
-      let re: RegExp;
+      // A model file's regex runs on a linear-time engine (a backtracking one can be made to hang).
+      let re: SafeRegex;
       try {
-        re = new RegExp(src, 'gu');
+        re = compileModelRegex(src, `${path}.pattern.Regex`);
       } catch (e) {
-        throw new JsonShapeError(`${path}.pattern.Regex ${JSON.stringify(src)} is not a supported regular expression (${(e as Error).message})`);
+        throw new JsonShapeError((e as Error).message);
       }
       // Literal replacement: `$` in content has no special meaning in tokenizers.
-      return (s) => s.replace(re, () => content);
+      return (s) => re.replaceAll(s, content);
     }
     case 'Lowercase':
       return (s) => s.toLowerCase();
