@@ -13,6 +13,7 @@ import { Range, planLabelGroups, planWindows, promptTokenCount } from './process
 import { Word, splitWords } from './processing/word-splitter';
 import { BatchRow, MAX_TOKENS_PER_WORD, WordTokenizer, buildBatch, uniqueLabels } from './processing/batch';
 import { SpanLogits, spanLogits } from './span-logits';
+import { LabelTokenError, ReservedTokenSource, findReservedToken, reservedTokens } from './processing/label-tokens';
 import { isOutOfMemoryError } from './kernels/wasm-memory';
 import { readGlinerConfig, readModelWeights } from './io/model-dir';
 import { ResolveOptions, resolveModelSource } from './io/resolve-model';
@@ -314,12 +315,15 @@ export class GLiNER {
   /** Validates labels and returns a per-text lookup of the de-duplicated label list. */
   private labelResolver(labels: readonly string[] | readonly (readonly string[])[], numTexts: number): (i: number) => string[] {
     if (!Array.isArray(labels)) throw new TypeError('labels must be an array of strings (or one array of strings per text)');
+    const reserved = this.reservedLabelTokens();
     const check = (list: readonly unknown[], where: string): string[] => {
       if (!Array.isArray(list)) throw new TypeError(`${where} must be an array of strings`);
       if (list.length === 0) throw new Error(`${where} is empty: give at least one entity label`);
       list.forEach((l, i) => {
         if (typeof l !== 'string') throw new TypeError(`${where}[${i}] must be a string, got ${l === null ? 'null' : typeof l}`);
         if (l.trim() === '') throw new Error(`${where}[${i}] is an empty label`);
+        const token = findReservedToken(l, reserved);
+        if (token !== null) throw new LabelTokenError(l, token, `${where}[${i}]`);
       });
       return uniqueLabels(list as string[]);
     };
@@ -331,6 +335,11 @@ export class GLiNER {
     if (labels.length !== numTexts) throw new Error(`labels has ${labels.length} lists but there are ${numTexts} texts`);
     const lists = (labels as readonly (readonly string[])[]).map((l, i) => check(l, `labels[${i}]`));
     return (i) => lists[i];
+  }
+
+  /** Strings a label must not contain (the tokenizer's special and added tokens). */
+  reservedLabelTokens(): string[] {
+    return reservedTokens(this.tokenizer as GlinerTokenizer & ReservedTokenSource, { entToken: this.config.entToken, sepToken: this.config.sepToken });
   }
 
   /**

@@ -47,6 +47,7 @@
  */
 import { splitWords } from '../../processing/word-splitter';
 import { parseStringList } from './python-literal';
+import { findReservedToken, reservedTokenProblem } from '../../processing/label-tokens';
 
 /** A gold entity: words `start..end`, both inclusive (GLiNER's convention). */
 export interface TrainingSpan {
@@ -74,6 +75,11 @@ export interface ConvertOptions {
   lowercaseLabels?: boolean;
   /** Read per-example negatives (`ner_negatives`, `negative`, Pile-NER `[]` answers). Default true. */
   readNegatives?: boolean;
+  /**
+   * Strings no label may contain: the model tokenizer's special and added tokens
+   * (`GLiNER.reservedLabelTokens()`). A label holding one is a bad record. Default: none.
+   */
+  reservedTokens?: readonly string[];
 }
 
 /**
@@ -106,6 +112,8 @@ function typeName(v: unknown): string {
 function makeLabel(raw: unknown, key: string, opts: ConvertOptions): string {
   if (typeof raw !== 'string') throw new RecordProblem(key, `label must be a string, got ${typeName(raw)}`);
   if (raw.length === 0) throw new RecordProblem(key, 'label is an empty string');
+  const token = opts.reservedTokens ? findReservedToken(raw, opts.reservedTokens) : null;
+  if (token !== null) throw new RecordProblem(key, reservedTokenProblem(raw, token));
   return opts.lowercaseLabels ? raw.toLowerCase() : raw;
 }
 
