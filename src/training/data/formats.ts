@@ -172,7 +172,11 @@ export function normalizeGlinerRecord(rec: unknown, opts: ConvertOptions = {}): 
   }
 
   const ex: TrainingExample = { tokens, spans };
-  if (rec.ner_labels !== undefined && rec.ner_labels !== null) ex.labels = readLabelList(rec.ner_labels, 'ner_labels', opts);
+  if (rec.ner_labels !== undefined && rec.ner_labels !== null) {
+    ex.labels = readLabelList(rec.ner_labels, 'ner_labels', opts);
+    // no types to prompt: the example could not be trained on (drop the key for sampled types)
+    if (ex.labels.length === 0) throw new RecordProblem('ner_labels', 'is an empty list (drop the key to use the gold and sampled types)');
+  }
   if (opts.readNegatives !== false) {
     const negs: string[] = [];
     if (rec.ner_negatives !== undefined && rec.ner_negatives !== null) negs.push(...readLabelList(rec.ner_negatives, 'ner_negatives', opts));
