@@ -131,8 +131,19 @@ function mergeCandidates(candidates: Span[], maxWidth: number): Span[] {
   return [...best.values()].sort((a, b) => rank(a) - rank(b) || a.classIndex - b.classIndex);
 }
 
+/** A call on a disposed model, or one in flight when dispose() was called. */
+export class ModelDisposedError extends Error {
+  readonly code = 'MODEL_DISPOSED';
+  constructor(what: string) {
+    super(`this GLiNER model has been disposed (${what})`);
+    this.name = 'ModelDisposedError';
+  }
+}
+
 export class GLiNER {
   private disposed = false;
+  /** batchPredictEntities calls running; the weights are freed when the last one ends. */
+  private inFlight = 0;
   private readonly classTokenId: number;
   private readonly warn: (message: string) => void;
 
@@ -196,7 +207,20 @@ export class GLiNER {
     labels: readonly string[] | readonly (readonly string[])[],
     options: PredictOptions = {},
   ): Promise<Entity[][]> {
-    if (this.disposed) throw new Error('this GLiNER model has been disposed');
+    if (this.disposed) throw new ModelDisposedError('batchPredictEntities after dispose()');
+    this.inFlight++;
+    try {
+      return await this.predictInFlight(texts, labels, options);
+    } finally {
+      if (--this.inFlight === 0 && this.disposed) this.model.dispose();
+    }
+  }
+
+  private async predictInFlight(
+    texts: readonly string[],
+    labels: readonly string[] | readonly (readonly string[])[],
+    options: PredictOptions,
+  ): Promise<Entity[][]> {
     const opts = this.resolveOptions(options);
     if (!Array.isArray(texts)) throw new TypeError('texts must be an array of strings');
     texts.forEach((t, i) => {
@@ -223,6 +247,7 @@ export class GLiNER {
     // Similar lengths together: less padding, same results.
     segments.sort((a, b) => a.words.end - a.words.start - (b.words.end - b.words.start));
     for (let i = 0; i < segments.length; i += opts.batchSize) {
+      if (this.disposed) throw new ModelDisposedError('dispose() was called while this call was running');
       await this.runSegments(segments.slice(i, i + opts.batchSize), opts);
     }
     const W = this.config.maxWidth;
@@ -347,7 +372,7 @@ export class GLiNER {
    * Nothing is updated; no tensors are left behind.
    */
   lossAndGradients(examples: readonly TrainingRecord[], options: LossAndGradientsOptions = {}): LossAndGradients {
-    if (this.disposed) throw new Error('this GLiNER model has been disposed');
+    if (this.disposed) throw new ModelDisposedError('lossAndGradients after dispose()');
     if (!Array.isArray(examples) || examples.length === 0) throw new Error('lossAndGradients: examples must be a non-empty array');
     const normalized = examples.map((e, i) => {
       try {
@@ -387,10 +412,14 @@ export class GLiNER {
     }
   }
 
-  /** Free the model's tensors. The object cannot be used afterwards. */
+  /**
+   * Free the model's tensors. The object cannot be used afterwards: later calls throw
+   * ModelDisposedError, and calls still running fail with it before their next forward pass
+   * (never with a half-freed model); the tensors are freed once the last of them has stopped.
+   */
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    this.model.dispose();
+    if (this.inFlight === 0) this.model.dispose();
   }
 }

@@ -1,5 +1,5 @@
 /** gliner-tf: GLiNER named entity recognition in TypeScript on TensorFlow.js. */
-export { GLiNER } from './gliner';
+export { GLiNER, ModelDisposedError } from './gliner';
 export type { LoadOptions, PredictOptions, GlinerTokenizer } from './gliner';
 export type { Entity } from './decoding';
 export { initBackend, activeBackend } from './backend';
