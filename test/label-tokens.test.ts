@@ -98,3 +98,16 @@ describe('labels containing the tokenizer\'s special tokens', () => {
     expect(() => new Trainer(model, examples, { config: { numSteps: 1 } })).toThrow(/training example 1: the label "x \[FLERT\]" contains the tokenizer's special token "\[FLERT\]"/);
   });
 });
+
+describe('a text word that is literally a prompt token', () => {
+  test('a training word "<<ENT>>" is a word, not one more class (was "internal: batch shapes disagree")', async () => {
+    await initBackend('wasm');
+    const model = await GLiNER.fromPretrained(referenceModelDirs()[0]);
+    try {
+      const r = model.lossAndGradients([{ tokenized_text: ['Alice', '<<ENT>>', 'left'], ner: [[0, 0, 'person']] }], { classes: ['person', 'city'], training: false });
+      expect(Number.isFinite(r.loss)).toBe(true);
+    } finally {
+      model.dispose();
+    }
+  });
+});
