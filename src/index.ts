@@ -21,3 +21,8 @@ export { createFreshModel, writeFreshModel } from './training/fresh-model';
 export { readTrainingFile, readTrainingExamples, BatchPlanner } from './training/data';
 export type { TrainingExample } from './training/data';
 export type { TrainConfig } from './training/train-config';
+export { LabelTokenError } from './processing/label-tokens';
+export { OutputLock, OutputLockedError } from './training/output-lock';
+export { runPredictStream, groupRecords } from './pipeline/predict-stream';
+export { createResultWriter } from './output/formats';
+export type { ResultWriter } from './output/formats';
