@@ -115,6 +115,16 @@ export class OutputLock {
     fs.mkdirSync(dir, { recursive: true });
     const file = path.join(dir, LOCK_FILE);
     const holder: LockHolder = { pid: process.pid, host: os.hostname(), started: new Date().toISOString(), token: crypto.randomBytes(8).toString('hex') };
+    // a process killed between writing its temporary lock and linking it leaves the former behind
+    for (const name of fs.readdirSync(dir)) {
+      if (!name.startsWith(`${LOCK_FILE}.`) || !name.endsWith('.tmp')) continue;
+      const f = path.join(dir, name);
+      try {
+        if (Date.now() - fs.statSync(f).mtimeMs > 60_000) fs.rmSync(f, { force: true });
+      } catch {
+        // gone meanwhile
+      }
+    }
     const tmp = path.join(dir, `${LOCK_FILE}.${holder.token}.tmp`);
     fs.writeFileSync(tmp, JSON.stringify(holder) + '\n');
     try {
