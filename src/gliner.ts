@@ -13,6 +13,7 @@ import { Range, planLabelGroups, planWindows, promptTokenCount } from './process
 import { Word, splitWords } from './processing/word-splitter';
 import { BatchRow, MAX_TOKENS_PER_WORD, WordTokenizer, buildBatch, uniqueLabels } from './processing/batch';
 import { SpanLogits, spanLogits } from './span-logits';
+import { LabelTokenError, ReservedTokenSource, findReservedToken, reservedTokens } from './processing/label-tokens';
 import { isOutOfMemoryError } from './kernels/wasm-memory';
 import { readGlinerConfig, readModelWeights } from './io/model-dir';
 import { ResolveOptions, resolveModelSource } from './io/resolve-model';
@@ -130,8 +131,19 @@ function mergeCandidates(candidates: Span[], maxWidth: number): Span[] {
   return [...best.values()].sort((a, b) => rank(a) - rank(b) || a.classIndex - b.classIndex);
 }
 
+/** A call on a disposed model, or one in flight when dispose() was called. */
+export class ModelDisposedError extends Error {
+  readonly code = 'MODEL_DISPOSED';
+  constructor(what: string) {
+    super(`this GLiNER model has been disposed (${what})`);
+    this.name = 'ModelDisposedError';
+  }
+}
+
 export class GLiNER {
   private disposed = false;
+  /** batchPredictEntities calls running; the weights are freed when the last one ends. */
+  private inFlight = 0;
   private readonly classTokenId: number;
   private readonly warn: (message: string) => void;
 
@@ -195,7 +207,20 @@ export class GLiNER {
     labels: readonly string[] | readonly (readonly string[])[],
     options: PredictOptions = {},
   ): Promise<Entity[][]> {
-    if (this.disposed) throw new Error('this GLiNER model has been disposed');
+    if (this.disposed) throw new ModelDisposedError('batchPredictEntities after dispose()');
+    this.inFlight++;
+    try {
+      return await this.predictInFlight(texts, labels, options);
+    } finally {
+      if (--this.inFlight === 0 && this.disposed) this.model.dispose();
+    }
+  }
+
+  private async predictInFlight(
+    texts: readonly string[],
+    labels: readonly string[] | readonly (readonly string[])[],
+    options: PredictOptions,
+  ): Promise<Entity[][]> {
     const opts = this.resolveOptions(options);
     if (!Array.isArray(texts)) throw new TypeError('texts must be an array of strings');
     texts.forEach((t, i) => {
@@ -222,6 +247,7 @@ export class GLiNER {
     // Similar lengths together: less padding, same results.
     segments.sort((a, b) => a.words.end - a.words.start - (b.words.end - b.words.start));
     for (let i = 0; i < segments.length; i += opts.batchSize) {
+      if (this.disposed) throw new ModelDisposedError('dispose() was called while this call was running');
       await this.runSegments(segments.slice(i, i + opts.batchSize), opts);
     }
     const W = this.config.maxWidth;
@@ -314,12 +340,15 @@ export class GLiNER {
   /** Validates labels and returns a per-text lookup of the de-duplicated label list. */
   private labelResolver(labels: readonly string[] | readonly (readonly string[])[], numTexts: number): (i: number) => string[] {
     if (!Array.isArray(labels)) throw new TypeError('labels must be an array of strings (or one array of strings per text)');
+    const reserved = this.reservedLabelTokens();
     const check = (list: readonly unknown[], where: string): string[] => {
       if (!Array.isArray(list)) throw new TypeError(`${where} must be an array of strings`);
       if (list.length === 0) throw new Error(`${where} is empty: give at least one entity label`);
       list.forEach((l, i) => {
         if (typeof l !== 'string') throw new TypeError(`${where}[${i}] must be a string, got ${l === null ? 'null' : typeof l}`);
         if (l.trim() === '') throw new Error(`${where}[${i}] is an empty label`);
+        const token = findReservedToken(l, reserved);
+        if (token !== null) throw new LabelTokenError(l, token, `${where}[${i}]`);
       });
       return uniqueLabels(list as string[]);
     };
@@ -333,12 +362,17 @@ export class GLiNER {
     return (i) => lists[i];
   }
 
+  /** Strings a label must not contain (the tokenizer's special and added tokens). */
+  reservedLabelTokens(): string[] {
+    return reservedTokens(this.tokenizer as GlinerTokenizer & ReservedTokenSource, { entToken: this.config.entToken, sepToken: this.config.sepToken });
+  }
+
   /**
    * Loss and gradients of one batch of training examples, for users who write their own loop.
    * Nothing is updated; no tensors are left behind.
    */
   lossAndGradients(examples: readonly TrainingRecord[], options: LossAndGradientsOptions = {}): LossAndGradients {
-    if (this.disposed) throw new Error('this GLiNER model has been disposed');
+    if (this.disposed) throw new ModelDisposedError('lossAndGradients after dispose()');
     if (!Array.isArray(examples) || examples.length === 0) throw new Error('lossAndGradients: examples must be a non-empty array');
     const normalized = examples.map((e, i) => {
       try {
@@ -378,10 +412,14 @@ export class GLiNER {
     }
   }
 
-  /** Free the model's tensors. The object cannot be used afterwards. */
+  /**
+   * Free the model's tensors. The object cannot be used afterwards: later calls throw
+   * ModelDisposedError, and calls still running fail with it before their next forward pass
+   * (never with a half-freed model); the tensors are freed once the last of them has stopped.
+   */
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    this.model.dispose();
+    if (this.inFlight === 0) this.model.dispose();
   }
 }

@@ -1,5 +1,5 @@
 /** gliner-tf: GLiNER named entity recognition in TypeScript on TensorFlow.js. */
-export { GLiNER } from './gliner';
+export { GLiNER, ModelDisposedError } from './gliner';
 export type { LoadOptions, PredictOptions, GlinerTokenizer } from './gliner';
 export type { Entity } from './decoding';
 export { initBackend, activeBackend } from './backend';
@@ -21,3 +21,8 @@ export { createFreshModel, writeFreshModel } from './training/fresh-model';
 export { readTrainingFile, readTrainingExamples, BatchPlanner } from './training/data';
 export type { TrainingExample } from './training/data';
 export type { TrainConfig } from './training/train-config';
+export { LabelTokenError } from './processing/label-tokens';
+export { OutputLock, OutputLockedError } from './training/output-lock';
+export { runPredictStream, groupRecords } from './pipeline/predict-stream';
+export { createResultWriter } from './output/formats';
+export type { ResultWriter } from './output/formats';

@@ -3,13 +3,14 @@
  * ({"text": ..., "labels": [...]} per line); one JSON line per text on stdout or --output.
  */
 import * as fs from 'fs';
-import * as readline from 'readline';
 import { GLiNER, PredictOptions } from '../src/gliner';
 import { BackendPreference } from '../src/backend';
 import { ProgressBar } from '../src/util/progress';
-import { writeFileAtomic } from '../src/io/atomic-write';
+import { openAtomicFileStream } from '../src/io/atomic-stream';
+import { DEFAULT_MAX_LINE_BYTES, readFileLines } from '../src/io/line-reader';
+import { runPredictStream } from '../src/pipeline/predict-stream';
 import { UsageError, numberOption, parseCommand, requireOption } from './cli-args';
-import { OUTPUT_FORMATS, ResultRecord, formatResults, isOutputFormat } from '../src/output/formats';
+import { OUTPUT_FORMATS, createResultWriter, isOutputFormat } from '../src/output/formats';
 
 export const PREDICT_HELP = `Usage: gliner-tf predict --model DIR --labels "person,award,date" (--text "..." | --input FILE) [options]
 
@@ -18,7 +19,8 @@ Find entities of the given types in text.
 Input (one of):
   --text TEXT          a single text
   --input FILE         a text file, one text per line, or JSONL with {"text": ..., "labels": [...]}
-                       per line (a line's "labels" override --labels); "-" reads standard input
+                       per line (a line's "labels" override --labels); "-" reads standard input;
+                       gzip input is read as such. Read and written as a stream
 
 Options:
   --model DIR|REPO     GLiNER model folder (gliner_config.json, model.safetensors or
@@ -35,7 +37,9 @@ Options:
   --format NAME        jsonl | json | conll | spacy | html                        [default: jsonl]
                        (conll: word<TAB>BIO tag; spacy: Doc JSON lines; html: a page that
                        highlights entities with a colour per label and a legend)
-  --output FILE        write results to FILE (atomically) instead of standard output
+  --output FILE        write results to FILE instead of standard output (streamed to a
+                       temporary file, renamed into place when complete)
+  --max-line-bytes N   longest input line accepted (after gzip)                [default: 16 MiB]
   --backend NAME       auto | tensorflow | wasm | cpu                              [default: auto]
   --quiet              no progress bar or warnings on standard error
   -h, --help           show this help
@@ -49,6 +53,8 @@ Example:
 interface InputRecord {
   text: string;
   labels?: string[];
+  /** FILE:LINE, for messages. */
+  where?: string;
 }
 
 function parseLabels(raw: string | undefined): string[] | undefined {
@@ -59,22 +65,13 @@ function parseLabels(raw: string | undefined): string[] | undefined {
 }
 
 /** Lines of the input as records; JSONL when the first non-empty line is a JSON object. */
-async function* readInput(file: string): AsyncGenerator<InputRecord> {
+async function* readInput(file: string, maxLineBytes: number): AsyncGenerator<InputRecord> {
   const name = file === '-' ? '<stdin>' : file;
-  let stream: NodeJS.ReadableStream;
-  if (file === '-') stream = process.stdin;
-  else {
-    if (!fs.existsSync(file)) throw new Error(`${file}: no such file`);
-    stream = fs.createReadStream(file, 'utf8');
-  }
-  const lines = readline.createInterface({ input: stream, crlfDelay: Infinity });
   let jsonl: boolean | null = null;
-  let lineNo = 0;
-  for await (const line of lines) {
-    lineNo++;
+  for await (const { text: line, lineNo } of readFileLines(file, { name, maxLineBytes })) {
     if (jsonl === null && line.trim() !== '') jsonl = line.trimStart().startsWith('{');
     if (!jsonl) {
-      yield { text: line };
+      yield { text: line, where: `${name}:${lineNo}` };
       continue;
     }
     if (line.trim() === '') continue;
@@ -90,9 +87,24 @@ async function* readInput(file: string): AsyncGenerator<InputRecord> {
     if (r.labels !== undefined && (!Array.isArray(r.labels) || !r.labels.every((l) => typeof l === 'string'))) {
       throw new Error(`${name}:${lineNo}: key "labels" must be a list of strings`);
     }
-    yield { text: r.text, labels: r.labels as string[] | undefined };
+    if (Array.isArray(r.labels) && r.labels.length === 0) throw new Error(`${name}:${lineNo}: key "labels" is an empty list (drop the key to use --labels)`);
+    yield { text: r.text, labels: r.labels as string[] | undefined, where: `${name}:${lineNo}` };
   }
 }
+
+/** Writes to a stream, waiting when its buffer is full (so a slow reader bounds our memory). */
+function streamWriter(out: NodeJS.WritableStream): (text: string) => Promise<void> {
+  return (text) =>
+    new Promise((resolve, reject) => {
+      if (text === '') return resolve();
+      const ok = out.write(text, (e) => (e ? reject(e) : undefined));
+      if (ok) resolve();
+      else out.once('drain', () => resolve());
+    });
+}
+
+/** Characters of text predicted per group, whatever --batch-size says (memory bound). */
+export const MAX_GROUP_CHARS = 4 * 1024 * 1024;
 
 export async function runPredict(argv: string[], out: NodeJS.WritableStream = process.stdout): Promise<void> {
   const values = parseCommand(argv, {
@@ -111,6 +123,7 @@ export async function runPredict(argv: string[], out: NodeJS.WritableStream = pr
     'cache-dir': { type: 'string' },
     offline: { type: 'boolean' },
     quiet: { type: 'boolean' },
+    'max-line-bytes': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
@@ -131,8 +144,7 @@ export async function runPredict(argv: string[], out: NodeJS.WritableStream = pr
   if (!['auto', 'tensorflow', 'wasm', 'cpu'].includes(backend)) throw new UsageError(`--backend must be auto, tensorflow, wasm or cpu, got '${backend}'`);
   const format = (values.format ?? 'jsonl') as string;
   if (!isOutputFormat(format)) throw new UsageError(`--format must be one of ${OUTPUT_FORMATS.join(', ')}, got '${format}'`);
-  // jsonl, conll and spacy are written as texts are done; json and html need every result first.
-  const streaming = format === 'jsonl' || format === 'conll' || format === 'spacy';
+  const maxLineBytes = numberOption(values, 'max-line-bytes', DEFAULT_MAX_LINE_BYTES, (v) => Number.isInteger(v) && v >= 1, 'a positive integer');
   const quiet = Boolean(values.quiet);
   if (values.text === undefined && values.input === '-' && process.stdin.isTTY && !quiet) {
     process.stderr.write('gliner-tf: reading texts from standard input (Ctrl-D to end)\n');
@@ -146,39 +158,35 @@ export async function runPredict(argv: string[], out: NodeJS.WritableStream = pr
     localFilesOnly: Boolean(values.offline),
     quiet,
   });
-  const chunks: string[] = [];
-  const emit = (line: string) => (values.output ? chunks.push(line) : out.write(line));
-  const held: ResultRecord[] = [];
+  // Results go out as each group is done (html holds them for its page, see createResultWriter).
+  const sink = values.output ? await openAtomicFileStream(values.output as string) : null;
   try {
     const records: AsyncIterable<InputRecord> | InputRecord[] =
-      values.text !== undefined ? [{ text: values.text as string }] : readInput(values.input as string);
+      values.text !== undefined ? [{ text: values.text as string }] : readInput(values.input as string, maxLineBytes);
     const progress = new ProgressBar('predict', undefined, { quiet: quiet || values.text !== undefined, unit: 'texts' });
-    let pending: InputRecord[] = [];
     let index = 0;
-    const flush = async () => {
-      const perText = pending.map((r, i) => {
-        const l = r.labels ?? labels;
-        if (!l) throw new UsageError(`text ${index + i + 1} has no labels: pass --labels or give "labels" in the JSONL line`);
-        return l;
-      });
-      const results = await model.batchPredictEntities(pending.map((r) => r.text), perText, options);
-      const records = results.map((entities, i) => ({ text: pending[i].text, entities }));
-      if (streaming) emit(formatResults(records, format));
-      else held.push(...records);
-      index += pending.length;
-      progress.update(pending.length);
-      pending = [];
-    };
-    // Enough texts per call for length-sorted batching to pay off, few enough to stream.
-    const window = Math.max(64, options.batchSize! * 8);
-    for await (const r of records) {
-      pending.push(r);
-      if (pending.length >= window) await flush();
-    }
-    if (pending.length) await flush();
+    await runPredictStream({
+      records,
+      // Enough texts per call for length-sorted batching to pay off, few enough to stream.
+      limits: { maxRecords: Math.max(64, options.batchSize! * 8), maxChars: MAX_GROUP_CHARS },
+      predict: (group) => {
+        const perText = group.map((r, i) => {
+          const l = r.labels ?? labels;
+          if (!l) throw new UsageError(`${r.where ? `${r.where}: ` : ''}text ${index + i + 1} has no labels: pass --labels or give "labels" in the JSONL line`);
+          return l;
+        });
+        index += group.length;
+        return model.batchPredictEntities(group.map((r) => r.text), perText, options);
+      },
+      writer: createResultWriter(format, { labels, title: values.input ? `gliner-tf: ${values.input}` : undefined }),
+      write: sink ? (t) => sink.write(t) : streamWriter(out),
+      onGroup: (n) => progress.update(n),
+    });
     progress.finish();
-    if (!streaming) emit(formatResults(held, format, { labels, title: values.input ? `gliner-tf: ${values.input}` : undefined }));
-    if (values.output) await writeFileAtomic(values.output as string, Buffer.from(chunks.join(''), 'utf8'));
+    await sink?.commit();
+  } catch (e) {
+    await sink?.abort();
+    throw e;
   } finally {
     model.dispose();
   }

@@ -149,9 +149,9 @@ export function flagsToConfig(values: Values): TrainConfigInput {
   return out;
 }
 
-async function readData(file: string, skipBad: boolean, what: string, log: (m: string) => void): Promise<TrainingExample[]> {
+async function readData(file: string, skipBad: boolean, what: string, log: (m: string) => void, reservedTokens?: readonly string[]): Promise<TrainingExample[]> {
   if (!fs.existsSync(file)) throw new Error(`${file}: no such file`);
-  const r = await readTrainingFile(file, { skipBad });
+  const r = await readTrainingFile(file, { skipBad, reservedTokens });
   if (r.skipped) {
     log(`${what}: skipped ${r.skipped} bad record(s); first: ${r.errors[0]?.message ?? '?'}`);
   }
@@ -206,8 +206,7 @@ export async function runTrain(argv: string[], out: NodeJS.WritableStream = proc
   }
   if (!resumeDir && !modelDir && !encoderDir) throw new UsageError('give --model DIR (or prev_path in --config) or --from-encoder DIR');
 
-  const train = await readData(dataFile, Boolean(values['skip-bad']), 'training data', log);
-  const dev = evalFile ? await readData(evalFile, Boolean(values['skip-bad']), 'evaluation data', log) : undefined;
+  for (const f of [dataFile, evalFile]) if (f && !fs.existsSync(f)) throw new Error(`${f}: no such file`);
 
   let gliner: GLiNER;
   let tokenizerFiles: FileSet | undefined;
@@ -234,14 +233,29 @@ export async function runTrain(argv: string[], out: NodeJS.WritableStream = proc
     sourceDir = modelDir!;
   }
 
+  // Read after the model so labels are checked against its tokenizer's special tokens (FILE:LINE).
+  let train: TrainingExample[];
+  let dev: TrainingExample[] | undefined;
+  try {
+    const reserved = gliner.reservedLabelTokens();
+    train = await readData(dataFile, Boolean(values['skip-bad']), 'training data', log, reserved);
+    dev = evalFile ? await readData(evalFile, Boolean(values['skip-bad']), 'evaluation data', log, reserved) : undefined;
+  } catch (e) {
+    gliner.dispose();
+    throw e;
+  }
+
   let trainer: Trainer | undefined;
   const onSigint = () => {
     if (!trainer) process.exit(130);
     warn('interrupted: finishing the current update and saving a checkpoint (Ctrl-C again to quit now)');
     trainer.stop();
     process.once('SIGINT', () => process.exit(130));
+    process.once('SIGTERM', () => process.exit(143));
   };
   process.once('SIGINT', onSigint);
+  // SIGTERM (kill, a job scheduler) stops the same way: checkpoint, then release the output lock.
+  process.once('SIGTERM', onSigint);
   try {
     trainer = new Trainer(gliner, train, {
       config: cfg,
@@ -288,6 +302,7 @@ export async function runTrain(argv: string[], out: NodeJS.WritableStream = proc
     }
   } finally {
     process.removeListener('SIGINT', onSigint);
+    process.removeListener('SIGTERM', onSigint);
     trainer?.dispose();
     gliner.dispose();
   }

@@ -164,3 +164,50 @@ export function formatResults(results: readonly ResultRecord[], format: OutputFo
       throw new Error(`unknown output format '${String(format)}' (choose one of: ${OUTPUT_FORMATS.join(', ')})`);
   }
 }
+
+/**
+ * Results written as they come: `begin()`, then `write(records)` for each batch, then `end()`,
+ * each returning the text to append. Concatenated, the pieces equal
+ * `formatResults(allRecords, format, options)` for every format. jsonl, conll, spacy and json
+ * hold nothing between calls; html needs every result for its page and legend, so it holds them
+ * until `end()`.
+ */
+export interface ResultWriter {
+  begin(): string;
+  write(records: readonly ResultRecord[]): string;
+  end(): string;
+}
+
+export function createResultWriter(format: OutputFormat, options: FormatOptions = {}): ResultWriter {
+  if (!isOutputFormat(format)) throw new Error(`unknown output format '${String(format)}' (choose one of: ${OUTPUT_FORMATS.join(', ')})`);
+  if (options.words !== undefined) throw new Error('createResultWriter: options.words is per call; pass words to formatResults instead');
+  if (format === 'html') {
+    const held: ResultRecord[] = [];
+    return {
+      begin: () => '',
+      write: (records) => {
+        validateResults(records);
+        held.push(...records);
+        return '';
+      },
+      end: () => formatResults(held, 'html', options),
+    };
+  }
+  if (format === 'json') {
+    // JSON.stringify(all, null, 2) piece by piece: "[", items indented by two, "]" ("[]" when empty).
+    let count = 0;
+    return {
+      begin: () => '',
+      write: (records) => {
+        validateResults(records);
+        let s = '';
+        for (const r of records) {
+          s += (count++ === 0 ? '[\n  ' : ',\n  ') + JSON.stringify({ text: r.text, entities: r.entities }, null, 2).replace(/\n/g, '\n  ');
+        }
+        return s;
+      },
+      end: () => (count === 0 ? '[]\n' : '\n]\n'),
+    };
+  }
+  return { begin: () => '', write: (records) => formatResults(records, format, options), end: () => '' };
+}

@@ -7,6 +7,7 @@
  * then right-pads with [PAD]. Each text word is represented by its first sub-token.
  */
 import { CollatedBatch } from './model-input';
+import { ReservedTokenSource, checkLabelTokens, reservedTokens } from './label-tokens';
 
 /** What batch building needs from a tokenizer. */
 export interface WordTokenizer {
@@ -44,6 +45,9 @@ export function uniqueLabels(labels: readonly string[]): string[] {
 
 export function buildBatch(rows: readonly BatchRow[], tokenizer: WordTokenizer, prompt: PromptTokens): CollatedBatch {
   const encoded: { ids: number[]; wordsMask: number[] }[] = [];
+  // Callers check labels where they can name the source (labels[i], FILE:LINE); this is the backstop.
+  const reserved = reservedTokens(tokenizer as WordTokenizer & ReservedTokenSource, prompt);
+  rows.forEach((row, b) => checkLabelTokens(row.labels, reserved, (i) => `batch row ${b}, label ${i}`));
   for (const row of rows) {
     const ids: number[] = [tokenizer.clsId];
     const wordsMask: number[] = [0];

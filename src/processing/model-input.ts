@@ -22,11 +22,15 @@ export function modelInputFromCollated(batch: CollatedBatch, classTokenId: numbe
   const classPositions: number[][] = [];
   for (let b = 0; b < B; b++) {
     const classes: number[] = [];
+    // Class tokens count only in the prompt, before the first text word: a training text whose
+    // word is literally "<<ENT>>" must not become one more class.
+    let inPrompt = true;
     for (let t = 0; t < T; t++) {
       const k = b * T + t;
       const w = wordsMask[k];
+      if (w > 0) inPrompt = false;
       if (w > 0 && w <= L) wordTokenIndex[b * L + w - 1] = k;
-      if (inputIds[k] === classTokenId) classes.push(embedEntToken ? k : k + 1);
+      if (inPrompt && inputIds[k] === classTokenId) classes.push(embedEntToken ? k : k + 1);
     }
     classPositions.push(classes);
   }

@@ -19,6 +19,8 @@
  * with its step, epoch, batch index and example indices; `on_nan: 'stop'` (default) throws a
  * TrainingError, 'skip' drops it and goes on.
  */
+import { OutputLock } from './output-lock';
+import { ReservedTokenSource, checkLabelTokens, reservedTokens } from '../processing/label-tokens';
 import * as fs from 'fs';
 import * as path from 'path';
 import { GlinerConfig } from '../config';
@@ -154,6 +156,14 @@ const TRAJECTORY_KEYS = ['seed', 'train_batch_size', 'gradient_accumulation_step
   'weight_decay_other', 'scheduler_type', 'warmup_ratio', 'warmup_steps', 'num_steps', 'max_grad_norm', 'loss_alpha', 'loss_gamma',
   'label_smoothing', 'loss_reduction', 'max_types', 'max_neg_type_ratio', 'max_len', 'shuffle_types', 'random_drop', 'size_sup'];
 
+/** A label holding a special token would shift the prompt (see label-tokens.ts): refuse it up front. */
+function checkExampleLabels(examples: readonly TrainingExample[], reserved: readonly string[]): void {
+  examples.forEach((ex, i) => {
+    const labels = [...ex.spans.map((s) => s.label), ...(ex.labels ?? []), ...(ex.negatives ?? [])];
+    checkLabelTokens(labels, reserved, () => `training example ${i}`);
+  });
+}
+
 export class Trainer {
   readonly config: TrainConfig;
   /** The model config as saved: the model's own with the data overrides (max_len, max_types, ...). */
@@ -214,6 +224,7 @@ export class Trainer {
     });
     this.totalSteps = totalTrainingSteps(cfg, this.planner.batchesPerEpoch());
 
+    checkExampleLabels(this.examples, reservedTokens(model.tokenizer as ReservedTokenSource, { entToken: base.entToken, sepToken: base.sepToken }));
     const classTokenId = model.tokenizer.tokenToId(base.entToken);
     if (classTokenId === undefined) throw new TrainingError(`the tokenizer has no '${base.entToken}' token`);
     const named = model.model.namedParameters();
@@ -315,7 +326,15 @@ export class Trainer {
     const started = Date.now();
     const cfg = this.config;
     const out = this.options.outputDir;
+    let lock: OutputLock | null = null;
     if (out) {
+      try {
+        // One trainer per output folder (output-lock.ts); released in the finally below.
+        lock = OutputLock.acquire(out, { onStale: (m) => this.warn(m) });
+      } catch (e) {
+        this.running = false;
+        throw e;
+      }
       fs.mkdirSync(out, { recursive: true });
       cleanStaleTemp(out);
     }
@@ -394,6 +413,7 @@ export class Trainer {
       };
     } finally {
       bar.finish();
+      lock?.release();
       this.running = false;
     }
   }

@@ -47,6 +47,7 @@
  */
 import { splitWords } from '../../processing/word-splitter';
 import { parseStringList } from './python-literal';
+import { findReservedToken, reservedTokenProblem } from '../../processing/label-tokens';
 
 /** A gold entity: words `start..end`, both inclusive (GLiNER's convention). */
 export interface TrainingSpan {
@@ -74,6 +75,11 @@ export interface ConvertOptions {
   lowercaseLabels?: boolean;
   /** Read per-example negatives (`ner_negatives`, `negative`, Pile-NER `[]` answers). Default true. */
   readNegatives?: boolean;
+  /**
+   * Strings no label may contain: the model tokenizer's special and added tokens
+   * (`GLiNER.reservedLabelTokens()`). A label holding one is a bad record. Default: none.
+   */
+  reservedTokens?: readonly string[];
 }
 
 /**
@@ -106,6 +112,8 @@ function typeName(v: unknown): string {
 function makeLabel(raw: unknown, key: string, opts: ConvertOptions): string {
   if (typeof raw !== 'string') throw new RecordProblem(key, `label must be a string, got ${typeName(raw)}`);
   if (raw.length === 0) throw new RecordProblem(key, 'label is an empty string');
+  const token = opts.reservedTokens ? findReservedToken(raw, opts.reservedTokens) : null;
+  if (token !== null) throw new RecordProblem(key, reservedTokenProblem(raw, token));
   return opts.lowercaseLabels ? raw.toLowerCase() : raw;
 }
 
@@ -164,7 +172,11 @@ export function normalizeGlinerRecord(rec: unknown, opts: ConvertOptions = {}): 
   }
 
   const ex: TrainingExample = { tokens, spans };
-  if (rec.ner_labels !== undefined && rec.ner_labels !== null) ex.labels = readLabelList(rec.ner_labels, 'ner_labels', opts);
+  if (rec.ner_labels !== undefined && rec.ner_labels !== null) {
+    ex.labels = readLabelList(rec.ner_labels, 'ner_labels', opts);
+    // no types to prompt: the example could not be trained on (drop the key for sampled types)
+    if (ex.labels.length === 0) throw new RecordProblem('ner_labels', 'is an empty list (drop the key to use the gold and sampled types)');
+  }
   if (opts.readNegatives !== false) {
     const negs: string[] = [];
     if (rec.ner_negatives !== undefined && rec.ner_negatives !== null) negs.push(...readLabelList(rec.ner_negatives, 'ner_negatives', opts));
@@ -175,39 +187,23 @@ export function normalizeGlinerRecord(rec: unknown, opts: ConvertOptions = {}): 
 }
 
 /**
- * All windows of `tokens` equal to `mention` word for word, ignoring case, as inclusive spans.
- * `lowered` is `tokens` lower-cased and `index` maps a lower-cased word to its positions;
- * build both once per text with `mentionIndex`.
- */
-function matchMention(lowered: readonly string[], index: Map<string, number[]>, mention: readonly string[]): [number, number][] {
-  if (mention.length === 0) return [];
-  const first = index.get(mention[0]);
-  if (first === undefined) return [];
-  const out: [number, number][] = [];
-  const m = mention.length;
-  for (const p of first) {
-    if (p + m > lowered.length) break; // positions are ascending
-    let ok = true;
-    for (let j = 1; j < m; j++) {
-      if (lowered[p + j] !== mention[j]) {
-        ok = false;
-        break;
-      }
-    }
-    if (ok) out.push([p, p + m - 1]);
-  }
-  return out;
-}
-
-/**
  * Matcher for entity mentions in one text, as upstream's converters do: the mention is split
  * into words with the same regex and compared with every window of the text's words, ignoring
  * case (upstream compares `" ".join(words).lower()`; since words contain no spaces that is the
  * same as comparing lower-cased words one by one).
+ *
+ * Upstream's search is O(text words x mention words) per mention, and an answer may repeat one
+ * mention hundreds of times over a 100k-word text. Here each distinct mention is searched once
+ * (results are cached by its lower-cased words), from the positions of its first word, or with
+ * Knuth-Morris-Pratt when that first word is so common that checking every position would cost
+ * more than one linear pass. `comparisons` counts word comparisons (tests bound it).
  */
 export class MentionMatcher {
   private readonly lowered: string[];
   private readonly index = new Map<string, number[]>();
+  private readonly cache = new Map<string, [number, number][]>();
+  /** Word comparisons made so far (a cost measure, independent of machine speed). */
+  comparisons = 0;
 
   constructor(readonly tokens: readonly string[]) {
     this.lowered = tokens.map((t) => t.toLowerCase());
@@ -218,11 +214,84 @@ export class MentionMatcher {
     });
   }
 
-  /** Inclusive [start, end] word spans where `mention` occurs. */
-  find(mention: string): [number, number][] {
-    const words = splitWords(mention).map((w) => w.text.toLowerCase());
-    return matchMention(this.lowered, this.index, words);
+  /** A mention's lower-cased words joined: equal keys match at the same places. */
+  static key(mention: string): string {
+    return JSON.stringify(splitWords(mention).map((w) => w.text.toLowerCase()));
   }
+
+  /** Inclusive [start, end] word spans where `mention` occurs, left to right. Do not mutate the result. */
+  find(mention: string): readonly [number, number][] {
+    return this.findKey(MentionMatcher.key(mention));
+  }
+
+  /** As find(), for a key made by MentionMatcher.key. */
+  findKey(key: string): readonly [number, number][] {
+    let hit = this.cache.get(key);
+    if (hit === undefined) {
+      const words = JSON.parse(key) as string[];
+      hit = words.length === 0 ? [] : this.search(words);
+      this.cache.set(key, hit);
+    }
+    return hit;
+  }
+
+  private search(mention: readonly string[]): [number, number][] {
+    const first = this.index.get(mention[0]);
+    if (first === undefined) return [];
+    const m = mention.length;
+    const n = this.lowered.length;
+    if (first.length * m > 2 * (n + m)) return this.kmp(mention);
+    const out: [number, number][] = [];
+    for (const p of first) {
+      if (p + m > n) break; // positions are ascending
+      let ok = true;
+      for (let j = 1; j < m; j++) {
+        this.comparisons++;
+        if (this.lowered[p + j] !== mention[j]) {
+          ok = false;
+          break;
+        }
+      }
+      if (ok) out.push([p, p + m - 1]);
+    }
+    return out;
+  }
+
+  /** Every (overlapping) occurrence of `mention` in O(text + mention) comparisons. */
+  private kmp(mention: readonly string[]): [number, number][] {
+    const m = mention.length;
+    const fail = new Int32Array(m);
+    for (let i = 1, k = 0; i < m; i++) {
+      while (k > 0 && (this.comparisons++, mention[i] !== mention[k])) k = fail[k - 1];
+      this.comparisons++;
+      if (mention[i] === mention[k]) k++;
+      fail[i] = k;
+    }
+    const out: [number, number][] = [];
+    const text = this.lowered;
+    for (let i = 0, k = 0; i < text.length; i++) {
+      while (k > 0 && (this.comparisons++, text[i] !== mention[k])) k = fail[k - 1];
+      this.comparisons++;
+      if (text[i] === mention[k]) k++;
+      if (k === m) {
+        out.push([i - m + 1, i]);
+        k = fail[k - 1];
+      }
+    }
+    return out;
+  }
+}
+
+/**
+ * Adds the spans of `mention` labelled `label`; a mention already added with this label (same
+ * words, any case) adds nothing new, so it is skipped without walking its matches again.
+ */
+function addMention(spans: SpanSet, matcher: MentionMatcher, done: Set<string>, mention: string, label: string): void {
+  const key = MentionMatcher.key(mention);
+  const pair = JSON.stringify([label, key]);
+  if (done.has(pair)) return;
+  done.add(pair);
+  for (const [s, e] of matcher.findKey(key)) spans.add(s, e, label);
 }
 
 /** Collects spans, dropping exact duplicates (same start, end and label). */
@@ -286,10 +355,9 @@ export function convertPileNerRecord(rec: unknown, opts: ConvertOptions = {}): T
   const tokens = splitWords(text).map((w) => w.text);
   const matcher = new MentionMatcher(tokens);
   const spans = new SpanSet();
+  const done = new Set<string>();
   for (const { type, mentions } of answered) {
-    for (const mention of mentions) {
-      for (const [s, e] of matcher.find(mention)) spans.add(s, e, type);
-    }
+    for (const mention of mentions) addMention(spans, matcher, done, mention, type);
   }
   const ex: TrainingExample = { tokens, spans: spans.spans };
   if (opts.readNegatives !== false && negatives.length > 0) {
@@ -323,6 +391,7 @@ export function convertNuNerRecord(rec: unknown, opts: ConvertOptions = {}): Tra
   const tokens = splitWords(input).map((w) => w.text);
   const matcher = new MentionMatcher(tokens);
   const spans = new SpanSet();
+  const done = new Set<string>();
   for (let k = 0; k < items.length; k++) {
     const item = items[k];
     const key = `output[${k}]`;
@@ -332,7 +401,7 @@ export function convertNuNerRecord(rec: unknown, opts: ConvertOptions = {}): Tra
       throw new RecordProblem(key, `expected "mention <> type" (or "mention <> type <> description"), got ${typeName(item)}`);
     }
     const label = makeLabel(parts[1], key, opts);
-    for (const [s, e] of matcher.find(parts[0])) spans.add(s, e, label);
+    addMention(spans, matcher, done, parts[0], label);
   }
   return { tokens, spans: spans.spans };
 }

@@ -51,6 +51,8 @@ export interface ReadOptions extends ConvertOptions {
   dropEmpty?: boolean;
   /** Called for every example left out by `dropEmpty`. */
   onDropEmpty?: () => void;
+  /** Longest record accepted, in characters (default DEFAULT_MAX_RECORD_CHARS, 32 Mi). */
+  maxRecordChars?: number;
 }
 
 export interface ReadResult {
@@ -128,7 +130,7 @@ async function* textChunks(file: string, gzip: boolean): AsyncGenerator<string> 
   const decoder = new TextDecoder('utf-8', { fatal: true });
   let offset = 0;
   try {
-    for await (const chunk of stream) {
+    for await (const chunk of namedReadErrors(stream, file, gzip)) {
       const bytes = chunk as Buffer;
       let text: string;
       try {
@@ -149,6 +151,21 @@ async function* textChunks(file: string, gzip: boolean): AsyncGenerator<string> 
   } finally {
     // Stops reading when the consumer breaks out early (e.g. format detection).
     raw.destroy();
+  }
+}
+
+/** The stream's chunks; a read or gzip failure (truncated, corrupt) becomes an error naming the file. */
+async function* namedReadErrors(stream: NodeJS.ReadableStream, file: string, gzip: boolean): AsyncGenerator<Buffer> {
+  try {
+    for await (const chunk of stream) yield chunk as Buffer;
+  } catch (e) {
+    if (e instanceof TrainingDataError) throw e;
+    const err = e as NodeJS.ErrnoException;
+    const isZlib = gzip && (err.code?.startsWith('Z_') || /unexpected end of file|incorrect header|invalid/i.test(err.message));
+    const problem = isZlib ? `not a valid gzip file, or truncated (${err.message})` : `cannot read the file (${err.message})`;
+    const out = new TrainingDataError(file, {}, '', problem);
+    (out as { cause?: unknown }).cause = e;
+    throw out;
   }
 }
 
@@ -183,8 +200,53 @@ function parseJson(text: string): { value?: unknown; error?: RecordProblem } {
   }
 }
 
+/**
+ * Longest record (JSONL line, array element, CSV row) read, in characters, by default: a
+ * hostile file (or a small .gz that inflates to one giant line) fails at this bound, naming the
+ * file, instead of exhausting memory. Real records are far smaller (Pile-NER's largest: ~50 KB).
+ */
+export const DEFAULT_MAX_RECORD_CHARS = 32 * 1024 * 1024;
+
+/** Counts characters read since the last complete record; throws past the bound. */
+class RecordBudget {
+  private since = 0;
+  private lastLine = 0;
+  constructor(
+    private readonly file: string,
+    private readonly container: DataContainer,
+    private readonly max: number,
+    private readonly gzip: boolean,
+  ) {}
+
+  /** `chars` read, of which `inRecords` belonged to the records completed, the last on `line`. */
+  read(chars: number, inRecords: number, line: number | undefined): void {
+    if (line === undefined) this.since += chars;
+    else {
+      // what is left is the start of the next record (plus separators), never more than this chunk
+      this.since = Math.min(chars, Math.max(0, this.since + chars - inRecords));
+      this.lastLine = Math.max(this.lastLine, line);
+    }
+    if (this.since > this.max) this.fail(this.lastLine + 1);
+  }
+
+  /** A complete record of `chars` characters on `line`. */
+  record(chars: number, line: number): void {
+    if (chars > this.max) this.fail(line);
+  }
+
+  private fail(line: number): never {
+    throw new TrainingDataError(
+      this.file,
+      { container: this.container, line },
+      '',
+      `a record longer than ${this.max} characters${this.gzip ? ' (after decompression)' : ''} starts here (maxRecordChars); is this really a ${this.container} file?`,
+    );
+  }
+}
+
 /** Records of a file as parsed JSON values (CSV rows become objects keyed by the header). */
-async function* parsedRecords(file: string, container: DataContainer, gzip: boolean): AsyncGenerator<ParsedRecord> {
+async function* parsedRecords(file: string, container: DataContainer, gzip: boolean, maxRecordChars = DEFAULT_MAX_RECORD_CHARS): AsyncGenerator<ParsedRecord> {
+  const budget = new RecordBudget(file, container, maxRecordChars, gzip);
   try {
     if (container === 'csv') {
       const splitter = new CsvSplitter();
@@ -203,10 +265,13 @@ async function* parsedRecords(file: string, container: DataContainer, gzip: bool
         return { location, value };
       };
       for await (const chunk of textChunks(file, gzip)) {
-        for (const row of splitter.push(chunk)) {
+        const rows = splitter.push(chunk);
+        for (const row of rows) {
+          budget.record(row.fields.reduce((m, f) => m + f.length + 1, 0), row.line);
           const r = toRecord(row);
           if (r) yield r;
         }
+        budget.read(chunk.length, rows.reduce((n, r) => n + r.fields.reduce((m, f) => m + f.length + 1, 0), 0), rows[rows.length - 1]?.line);
       }
       for (const row of splitter.end()) {
         const r = toRecord(row);
@@ -216,9 +281,12 @@ async function* parsedRecords(file: string, container: DataContainer, gzip: bool
     }
     const splitter = container === 'jsonl' ? new JsonlSplitter() : new JsonArraySplitter();
     for await (const chunk of textChunks(file, gzip)) {
-      for (const raw of splitter.push(chunk)) {
+      const raws = splitter.push(chunk);
+      for (const raw of raws) {
+        budget.record(raw.text.length, raw.line);
         yield { location: { container, index: raw.index, line: raw.line }, ...parseJson(raw.text) };
       }
+      budget.read(chunk.length, raws.reduce((n, r) => n + r.text.length + 1, 0), raws[raws.length - 1]?.line);
     }
     for (const raw of splitter.end()) {
       yield { location: { container, index: raw.index, line: raw.line }, ...parseJson(raw.text) };
@@ -246,11 +314,18 @@ export async function detectFormat(file: string): Promise<DataFormat> {
     // Only the header row is needed; stop reading as soon as it is complete.
     const splitter = new CsvSplitter();
     let header: string[] | undefined;
-    for await (const chunk of textChunks(file, gzip)) {
-      header = splitter.push(chunk)[0]?.fields;
-      if (header !== undefined) break;
+    try {
+      let read = 0;
+      for await (const chunk of textChunks(file, gzip)) {
+        header = splitter.push(chunk)[0]?.fields;
+        if (header !== undefined) break;
+        if ((read += chunk.length) > DEFAULT_MAX_RECORD_CHARS) throw new StreamSyntaxError(1, `the CSV header row is longer than ${DEFAULT_MAX_RECORD_CHARS} characters`);
+      }
+      header ??= splitter.end()[0]?.fields;
+    } catch (e) {
+      if (e instanceof StreamSyntaxError) throw new TrainingDataError(file, { container, line: e.line }, '', e.problem);
+      throw e;
     }
-    header ??= splitter.end()[0]?.fields;
     if (header === undefined) throw new TrainingDataError(file, { container }, '', 'the CSV file is empty');
     if (header.includes('input') && header.includes('output')) return { container, schema: 'nuner', gzip };
     throw new TrainingDataError(file, { container, line: 1 }, '', `CSV header ${JSON.stringify(header)} lacks the NuNER columns "input" and "output"`);
@@ -278,7 +353,7 @@ export async function* readTrainingExamples(file: string, options: ReadOptions =
   const format = await resolveFormat(file, options);
   let produced = 0;
   if (options.limit !== undefined && options.limit <= 0) return;
-  for await (const rec of parsedRecords(file, format.container, format.gzip)) {
+  for await (const rec of parsedRecords(file, format.container, format.gzip, options.maxRecordChars)) {
     let problem = rec.error;
     let example: TrainingExample | undefined;
     if (problem === undefined) {
