@@ -32,6 +32,9 @@ const EXPECTED_PARAMS: Record<string, number> = {
   medium: 195_175_936,
   large: 445_463_040,
   multi: 288_949_504,
+  // marker head at D = 768 (no projection): LSTM 3,545,088 + project_start/end 2 x 2,361,600 +
+  // out_project 1,180,416 + prompt FFN 4,722,432 on the 277,531,392-parameter mDeBERTa.
+  'multi-v0': 291_702_528,
 };
 
 /**
@@ -89,12 +92,15 @@ describe('family table', () => {
     expect(parseGlinerConfig(buildFamilyConfig('gliner_small-v2.1').glinerConfig, 'x').encoder).toEqual(c.encoder);
   });
 
-  test('gliner_multi (v0) is listed but unsupported: span_mode marker', () => {
+  test('gliner_multi (v0): span_mode marker, GLiNER width 768 = encoder width (no projection)', () => {
     const f = getFamily('urchade/gliner_multi');
-    expect([f.supported, f.spanMode, f.hiddenSize]).toEqual([false, 'marker', 768]);
-    expect(() => familyGlinerConfig('gliner_multi')).toThrow(/gliner_multi: not supported.*span_mode 'marker'/);
-    expect(() => parseGlinerConfig(buildFamilyConfig('gliner_multi').glinerConfig, 'gliner_multi')).toThrow(/span_mode 'marker' is not supported/);
-    return expect(makeRandomModel({ family: 'gliner_multi', outDir: path.join(os.tmpdir(), 'never-written') })).rejects.toThrow(/cannot build a loadable model/);
+    expect([f.supported, f.spanMode, f.hiddenSize]).toEqual([true, 'marker', 768]);
+    const c = familyGlinerConfig('gliner_multi');
+    expect([c.spanMode, c.modelType, c.hiddenSize, c.encoder.hiddenSize]).toEqual(['marker', 'gliner_uni_encoder_span', 768, 768]);
+    const names = glinerParameterShapes(c).map(([n]) => n);
+    expect(names).not.toContain('token_rep_layer.projection.weight');
+    expect(names).toContain('span_rep_layer.span_rep_layer.out_project.weight');
+    expect(names).not.toContain('span_rep_layer.span_rep_layer.out_project.0.weight');
   });
 
   test('unknown names list the known ones', () => {
@@ -175,7 +181,7 @@ describe('make-random-model command line', () => {
     expect(list).toMatch(/^gliner_small-v1\s+152\.6M parameters$/m);
     expect(list).toMatch(/^gliner_large-v2\.1\s+445\.5M parameters$/m);
     expect(list).toMatch(/^gliner_multi-v2\.1\s+288\.9M parameters$/m);
-    expect(list).toMatch(/^gliner_multi\s+not supported: span_mode 'marker'/m);
+    expect(list).toMatch(/^gliner_multi\s+291\.7M parameters$/m);
     expect(await run(['--help'])).toMatch(/^Usage: ts-node tools\/make-random-model\.ts --family NAME --output DIR/);
   });
 
