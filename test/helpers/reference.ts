@@ -42,7 +42,10 @@ export interface ReferenceCase {
   words_mask: number[][];
   text_lengths: number[];
   logits_shape: number[];
-  predictions: Record<string, ReferenceEntity[][]>;
+  /** Per decoding setting; `{error}` where upstream itself raises (see fixtures/reference/README.md). */
+  predictions: Record<string, ReferenceEntity[][] | { error: string; why?: string }>;
+  /** Token-level folders: the decoder's output before character mapping, per kept text. */
+  decoded_word_spans?: Record<string, [number, number, string, number][][]>;
 }
 
 export interface ReferenceModel {
