@@ -16,6 +16,7 @@
  */
 import { GlinerConfig, glinerConfigToJson, parseGlinerConfig } from './config';
 import { ParamShape } from './layers/module';
+import { SpanMode } from './architecture';
 import { glinerParameterShapes } from './model';
 
 export type EncoderKey = 'deberta-v3-small' | 'deberta-v3-base' | 'deberta-v3-large' | 'mdeberta-v3-base';
@@ -56,7 +57,7 @@ export const ENCODERS: Readonly<Record<EncoderKey, EncoderSpec>> = {
 };
 
 /** Architecture classes: every family of one class has identical tensor names and shapes. */
-export type FamilySize = 'small' | 'medium' | 'large' | 'multi' | 'multi-v0';
+export type FamilySize = 'small' | 'medium' | 'large' | 'multi' | 'multi-v0' | 'base-v0' | 'nuner-zero';
 
 export interface FamilySpec {
   /** Repository name without the owner, e.g. 'gliner_small-v2.1'. */
@@ -69,7 +70,7 @@ export interface FamilySpec {
   maxWidth: number;
   maxLen: number;
   dropout: number;
-  spanMode: 'markerV0' | 'marker';
+  spanMode: SpanMode;
   /** Rows of the resized word-embedding table: tokenizer length + [FLERT], <<ENT>>, <<SEP>>. */
   vocabSize: number;
   /** Ids of the tokens after the encoder's own vocabulary. */
@@ -147,6 +148,29 @@ export const FAMILIES: readonly FamilySpec[] = [
     unconfirmed: ['vocab size 250105 assumed as for gliner_multi-v2.1 (same tokenizer and GLiNER-added tokens)'],
   }),
   family('gliner_multi-v2.1', 'multi', 'mdeberta-v3-base', TRAINING_V1),
+  // GLiNER 0.1.x 'marker' models: GLiNER width = encoder width, so no projection.
+  family('gliner_base', 'base-v0', 'deberta-v3-base', { ...TRAINING_V1, warmup_ratio: 0.1, name: 'abl' }, {
+    hiddenSize: 768,
+    spanMode: 'marker',
+    unconfirmed: ['training keys and dropout assumed as for gliner_multi (same release); hidden_size 768 and span_mode marker from the reference fixtures README (tiny_marker mirrors gliner_base / gliner_multi)'],
+  }),
+  // NuNER Zero: marker with max_width 1 (a word classifier), deberta-v3-large projected to 768.
+  family('NuNER_Zero', 'nuner-zero', 'deberta-v3-large', { ...TRAINING_V1, name: 'nuner-zero' }, {
+    repo: 'numind/NuNER_Zero',
+    hiddenSize: 768,
+    maxWidth: 1,
+    spanMode: 'marker',
+    unconfirmed: ['training keys, max_len and dropout not seen; encoder, hidden_size 768 (projection 1024 -> 768), max_width 1 and span_mode from the reference fixtures README (tiny_marker_w1 mirrors it)'],
+  }),
+  family('NuNER_Zero-span', 'nuner-zero', 'deberta-v3-large', { ...TRAINING_V1, name: 'nuner-zero-span' }, {
+    repo: 'numind/NuNER_Zero-span',
+    hiddenSize: 768,
+    spanMode: 'marker',
+    unconfirmed: ['assumed to be NuNER_Zero with span decoding (max_width 12); its config was not found'],
+  }),
+  family('gliner_multi_pii-v1', 'multi', 'mdeberta-v3-base', TRAINING_V1, {
+    unconfirmed: ['assumed to keep gliner_multi-v2.1\'s architecture (it is a PII fine-tune of it); its config was not found'],
+  }),
 ];
 
 export function familyNames(): string[] {
@@ -155,8 +179,7 @@ export function familyNames(): string[] {
 
 /** The family of that name (with or without the 'urchade/' owner). */
 export function getFamily(name: string): FamilySpec {
-  const bare = name.replace(/^urchade\//, '');
-  const f = FAMILIES.find((x) => x.name === bare);
+  const f = FAMILIES.find((x) => x.name === name || x.repo === name);
   if (!f) throw new Error(`unknown GLiNER family '${name}' (known: ${familyNames().join(', ')})`);
   return f;
 }
