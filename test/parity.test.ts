@@ -14,7 +14,7 @@ import { buildBatch } from '../src/processing/batch';
 import { modelInputFromCollated } from '../src/processing/model-input';
 import { splitWords } from '../src/processing/word-splitter';
 import { DECODERS } from '../src/decoders';
-import { codePointToUtf16, loadReference, parseSettingKey, referenceModelDirs } from './helpers/reference';
+import { codePointToUtf16, loadReference, parseSettingKey, recordMeasurement, referenceModelDirs } from './helpers/reference';
 import { machineBackends } from './helpers/backends';
 
 const HIDDEN_ATOL = 1e-4;
@@ -89,6 +89,7 @@ for (const dir of referenceModelDirs()) {
           const width = hidden.shape[2];
           const hd = maxAbsDiff(hidden.dataSync(), expectedHidden.data, (i) => mask[Math.floor(i / width)] === 1);
           hidden.dispose();
+          recordMeasurement(ref.name, backend, 'hidden_max_abs', hd);
           expect(hd).toBeLessThan(HIDDEN_ATOL);
 
           const { logits } = model.model.forward(input);
@@ -97,6 +98,7 @@ for (const dir of referenceModelDirs()) {
           expect(logits.shape).toEqual(c.logits_shape);
           const ld = maxAbsDiff(logits.dataSync(), expectedLogits.data);
           logits.dispose();
+          recordMeasurement(ref.name, backend, 'logits_max_abs', ld);
           expect(ld).toBeLessThan(LOGITS_ATOL);
         });
 
@@ -156,6 +158,7 @@ for (const dir of referenceModelDirs()) {
               }));
               expect(entities.map(({ start, end, text: et, label }) => ({ start, end, text: et, label }))).toEqual(exp);
               entities.forEach((e, k) => {
+                recordMeasurement(ref.name, backend, 'score_max_abs', Math.abs(e.score - expected[t][k].score));
                 expect(Math.abs(e.score - expected[t][k].score)).toBeLessThan(SCORE_ATOL);
                 expect(text.slice(e.start, e.end)).toBe(e.text);
               });

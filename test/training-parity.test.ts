@@ -12,7 +12,7 @@ import { initBackend } from '../src/backend';
 import { machineBackends } from './helpers/backends';
 import { normalizeGlinerRecord, prepareSpanBatch } from '../src/training/data';
 import { tokenLevelTargets } from '../src/training/data/batching';
-import { loadReference, referenceModelDirs } from './helpers/reference';
+import { loadReference, recordMeasurement, referenceModelDirs } from './helpers/reference';
 
 interface ExpectedTraining {
   labels: string[];
@@ -63,6 +63,8 @@ for (const dir of referenceModelDirs()) {
           training: true,
         });
         expect(tf.memory().numTensors).toBe(before);
+        recordMeasurement(ref.name, backend, 'loss_rel', Math.abs(r.loss - exp.loss) / Math.abs(exp.loss));
+        recordMeasurement(ref.name, backend, 'grad_norm_rel', Math.abs(r.gradNorm - exp.grad_global_l2_norm) / exp.grad_global_l2_norm);
         expect(Math.abs(r.loss - exp.loss) / Math.abs(exp.loss)).toBeLessThan(1e-4);
         expect(Math.abs(r.gradNorm - exp.grad_global_l2_norm) / exp.grad_global_l2_norm).toBeLessThan(1e-3);
         // Every parameter gets a gradient, keyed and shaped as upstream names them.
@@ -77,9 +79,13 @@ for (const dir of referenceModelDirs()) {
           for (const v of want.data) maxAbs = Math.max(maxAbs, Math.abs(v));
           const atol = 1e-5 * maxAbs;
           let worst = 0;
+          let worstRel = 0;
           for (let i = 0; i < got.length; i++) {
             worst = Math.max(worst, Math.abs(got[i] - want.data[i]) - (atol + 1e-3 * Math.abs(want.data[i])));
+            worstRel = Math.max(worstRel, Math.abs(got[i] - want.data[i]) / (atol + Math.abs(want.data[i])));
           }
+          // |diff| / (atol + |want|): below 1e-3 means within the stated rtol / atol.
+          recordMeasurement(ref.name, backend, 'grad_rel_to_tol', worstRel);
           if (worst > 0) throw new Error(`${name}: gradient outside rtol 1e-3 / atol ${atol.toExponential(2)} by ${worst.toExponential(2)}`);
         }
       });
