@@ -21,6 +21,30 @@ const HIDDEN_ATOL = 1e-4;
 const LOGITS_ATOL = 1e-3;
 const SCORE_ATOL = 1e-4;
 
+/** Reference scores closer than this are float noise apart (README: float32 ties across backends). */
+const NEAR_TIE = 1e-5;
+
+/**
+ * Our entities in the reference order, allowing only one kind of difference: two neighbours with
+ * the same start whose reference scores are a near-tie (the greedy order of such a pair depends on
+ * the last float bits). Everything else must match exactly; the swaps are counted and reported.
+ */
+function alignNearTies<T extends { start: number; end: number; label: string }>(got: T[], want: T[], wantScores: number[]): { entities: T[]; indices: number[]; swaps: number } {
+  const indices = got.map((_, i) => i);
+  let swaps = 0;
+  const same = (a: T, b: T) => a.start === b.start && a.end === b.end && a.label === b.label;
+  for (let i = 0; i + 1 < got.length && i + 1 < want.length; i++) {
+    const a = got[indices[i]];
+    const b = got[indices[i + 1]];
+    if (!same(a, want[i]) && same(a, want[i + 1]) && same(b, want[i]) && a.start === b.start && Math.abs(wantScores[i] - wantScores[i + 1]) < NEAR_TIE) {
+      [indices[i], indices[i + 1]] = [indices[i + 1], indices[i]];
+      swaps++;
+      i++;
+    }
+  }
+  return { entities: indices.map((k) => got[k]), indices, swaps };
+}
+
 function isUpstreamError(v: unknown): v is { error: string; why?: string } {
   return typeof v === 'object' && v !== null && !Array.isArray(v) && 'error' in v;
 }
@@ -156,10 +180,13 @@ for (const dir of referenceModelDirs()) {
                 text: e.text,
                 label: e.label,
               }));
-              expect(entities.map(({ start, end, text: et, label }) => ({ start, end, text: et, label }))).toEqual(exp);
-              entities.forEach((e, k) => {
-                recordMeasurement(ref.name, backend, 'score_max_abs', Math.abs(e.score - expected[t][k].score));
-                expect(Math.abs(e.score - expected[t][k].score)).toBeLessThan(SCORE_ATOL);
+              const order = alignNearTies(entities.map(({ start, end, text: et, label }) => ({ start, end, text: et, label })), exp, expected[t].map((e) => e.score));
+              recordMeasurement(ref.name, backend, 'near_tie_swaps', order.swaps);
+              expect(order.entities).toEqual(exp);
+              order.indices.forEach((k, i) => {
+                const e = entities[k];
+                recordMeasurement(ref.name, backend, 'score_max_abs', Math.abs(e.score - expected[t][i].score));
+                expect(Math.abs(e.score - expected[t][i].score)).toBeLessThan(SCORE_ATOL);
                 expect(text.slice(e.start, e.end)).toBe(e.text);
               });
             });
