@@ -15,7 +15,9 @@
  * that; the default style is what a current GLiNER save_pretrained (and our writer) produces.
  */
 import { GlinerConfig, glinerConfigToJson, parseGlinerConfig } from './config';
-import { DebertaV2Config } from './deberta/config';
+import { ParamShape } from './layers/module';
+import { SpanMode } from './architecture';
+import { glinerParameterShapes } from './model';
 
 export type EncoderKey = 'deberta-v3-small' | 'deberta-v3-base' | 'deberta-v3-large' | 'mdeberta-v3-base';
 
@@ -55,7 +57,7 @@ export const ENCODERS: Readonly<Record<EncoderKey, EncoderSpec>> = {
 };
 
 /** Architecture classes: every family of one class has identical tensor names and shapes. */
-export type FamilySize = 'small' | 'medium' | 'large' | 'multi' | 'multi-v0';
+export type FamilySize = 'small' | 'medium' | 'large' | 'multi' | 'multi-v0' | 'base-v0' | 'nuner-zero';
 
 export interface FamilySpec {
   /** Repository name without the owner, e.g. 'gliner_small-v2.1'. */
@@ -68,7 +70,7 @@ export interface FamilySpec {
   maxWidth: number;
   maxLen: number;
   dropout: number;
-  spanMode: 'markerV0' | 'marker';
+  spanMode: SpanMode;
   /** Rows of the resized word-embedding table: tokenizer length + [FLERT], <<ENT>>, <<SEP>>. */
   vocabSize: number;
   /** Ids of the tokens after the encoder's own vocabulary. */
@@ -143,11 +145,32 @@ export const FAMILIES: readonly FamilySpec[] = [
   family('gliner_multi', 'multi-v0', 'mdeberta-v3-base', { ...TRAINING_V1, warmup_ratio: 0.1, name: 'abl' }, {
     hiddenSize: 768,
     spanMode: 'marker',
-    supported: false,
-    note: "span_mode 'marker' (the v0 span head: 2x projections and a single output Linear) is not implemented; only 'markerV0' is",
     unconfirmed: ['vocab size 250105 assumed as for gliner_multi-v2.1 (same tokenizer and GLiNER-added tokens)'],
   }),
   family('gliner_multi-v2.1', 'multi', 'mdeberta-v3-base', TRAINING_V1),
+  // GLiNER 0.1.x 'marker' models: GLiNER width = encoder width, so no projection.
+  family('gliner_base', 'base-v0', 'deberta-v3-base', { ...TRAINING_V1, warmup_ratio: 0.1, name: 'abl' }, {
+    hiddenSize: 768,
+    spanMode: 'marker',
+    unconfirmed: ['training keys and dropout assumed as for gliner_multi (same release); hidden_size 768 and span_mode marker from the reference fixtures README (tiny_marker mirrors gliner_base / gliner_multi)'],
+  }),
+  // NuNER Zero: marker with max_width 1 (a word classifier), deberta-v3-large projected to 768.
+  family('NuNER_Zero', 'nuner-zero', 'deberta-v3-large', { ...TRAINING_V1, name: 'nuner-zero' }, {
+    repo: 'numind/NuNER_Zero',
+    hiddenSize: 768,
+    maxWidth: 1,
+    spanMode: 'marker',
+    unconfirmed: ['training keys, max_len and dropout not seen; encoder, hidden_size 768 (projection 1024 -> 768), max_width 1 and span_mode from the reference fixtures README (tiny_marker_w1 mirrors it)'],
+  }),
+  family('NuNER_Zero-span', 'nuner-zero', 'deberta-v3-large', { ...TRAINING_V1, name: 'nuner-zero-span' }, {
+    repo: 'numind/NuNER_Zero-span',
+    hiddenSize: 768,
+    spanMode: 'marker',
+    unconfirmed: ['assumed to be NuNER_Zero with span decoding (max_width 12); its config was not found'],
+  }),
+  family('gliner_multi_pii-v1', 'multi', 'mdeberta-v3-base', TRAINING_V1, {
+    unconfirmed: ['assumed to keep gliner_multi-v2.1\'s architecture (it is a PII fine-tune of it); its config was not found'],
+  }),
 ];
 
 export function familyNames(): string[] {
@@ -156,8 +179,7 @@ export function familyNames(): string[] {
 
 /** The family of that name (with or without the 'urchade/' owner). */
 export function getFamily(name: string): FamilySpec {
-  const bare = name.replace(/^urchade\//, '');
-  const f = FAMILIES.find((x) => x.name === bare);
+  const f = FAMILIES.find((x) => x.name === name || x.repo === name);
   if (!f) throw new Error(`unknown GLiNER family '${name}' (known: ${familyNames().join(', ')})`);
   return f;
 }
@@ -247,73 +269,9 @@ export function familyGlinerConfig(name: string): GlinerConfig {
   return parseGlinerConfig(buildFamilyConfig(name).glinerConfig, `${f.name} (generated config)`);
 }
 
-// ---------------------------------------------------------------------------------------------
-// Parameter shapes without building the model (the tfjs model allocates every tensor; a
-// 445M-parameter model would cost 1.8 GB just to be listed). This mirrors GlinerModel's module
-// tree in registration order; test/families.test.ts checks it against namedParameters().
-// ---------------------------------------------------------------------------------------------
-
-export type ParamShape = [name: string, shape: number[]];
-
-function linear(out: ParamShape[], name: string, inF: number, outF: number, bias = true): void {
-  // PyTorch stores Linear weights as [out, in].
-  out.push([`${name}.weight`, [outF, inF]]);
-  if (bias) out.push([`${name}.bias`, [outF]]);
-}
-
-function layerNorm(out: ParamShape[], name: string, dim: number): void {
-  out.push([`${name}.weight`, [dim]], [`${name}.bias`, [dim]]);
-}
-
-function projectionFfn(out: ParamShape[], name: string, inF: number, outF: number): void {
-  linear(out, `${name}.0`, inF, outF * 4);
-  linear(out, `${name}.3`, outF * 4, outF);
-}
-
-function debertaShapes(out: ParamShape[], p: string, c: DebertaV2Config): void {
-  const H = c.hiddenSize;
-  const E = c.embeddingSize;
-  out.push([`${p}.embeddings.word_embeddings.weight`, [c.vocabSize, E]]);
-  if (c.positionBiasedInput) out.push([`${p}.embeddings.position_embeddings.weight`, [c.maxPositionEmbeddings, E]]);
-  if (c.typeVocabSize > 0) out.push([`${p}.embeddings.token_type_embeddings.weight`, [c.typeVocabSize, E]]);
-  if (E !== H) linear(out, `${p}.embeddings.embed_proj`, E, H, false);
-  layerNorm(out, `${p}.embeddings.LayerNorm`, H);
-  for (let i = 0; i < c.numHiddenLayers; i++) {
-    const l = `${p}.encoder.layer.${i}`;
-    for (const proj of ['query_proj', 'key_proj', 'value_proj']) linear(out, `${l}.attention.self.${proj}`, H, H);
-    linear(out, `${l}.attention.output.dense`, H, H);
-    layerNorm(out, `${l}.attention.output.LayerNorm`, H);
-    linear(out, `${l}.intermediate.dense`, H, c.intermediateSize);
-    linear(out, `${l}.output.dense`, c.intermediateSize, H);
-    layerNorm(out, `${l}.output.LayerNorm`, H);
-  }
-  if (c.relativeAttention) {
-    const span = c.positionBuckets > 0 ? c.positionBuckets : c.maxRelativePositions;
-    out.push([`${p}.encoder.rel_embeddings.weight`, [span * 2, H]]);
-    if (c.normRelEbd.includes('layer_norm')) layerNorm(out, `${p}.encoder.LayerNorm`, H);
-  }
-}
-
-/** Checkpoint names and stored shapes of every parameter, in GlinerModel.namedParameters() order. */
-export function glinerParameterShapes(config: GlinerConfig): ParamShape[] {
-  const out: ParamShape[] = [];
-  const D = config.hiddenSize;
-  const enc = config.encoder;
-  debertaShapes(out, 'token_rep_layer.bert_layer.model', enc);
-  if (enc.hiddenSize !== D) linear(out, 'token_rep_layer.projection', enc.hiddenSize, D);
-  if (config.numRnnLayers === 1) {
-    const h = D / 2;
-    for (const suffix of ['', '_reverse']) {
-      out.push([`rnn.lstm.weight_ih_l0${suffix}`, [4 * h, D]], [`rnn.lstm.weight_hh_l0${suffix}`, [4 * h, h]]);
-      out.push([`rnn.lstm.bias_ih_l0${suffix}`, [4 * h]], [`rnn.lstm.bias_hh_l0${suffix}`, [4 * h]]);
-    }
-  }
-  projectionFfn(out, 'span_rep_layer.span_rep_layer.project_start', D, D);
-  projectionFfn(out, 'span_rep_layer.span_rep_layer.project_end', D, D);
-  projectionFfn(out, 'span_rep_layer.span_rep_layer.out_project', 2 * D, D);
-  projectionFfn(out, 'prompt_rep_layer', D, D);
-  return out;
-}
+// Parameter shapes come from the model's own module tree, built shape-only (no allocation).
+export type { ParamShape };
+export { glinerParameterShapes };
 
 export function countParameters(shapes: readonly ParamShape[]): number {
   let n = 0;

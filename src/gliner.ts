@@ -8,7 +8,8 @@
 import { GlinerConfig } from './config';
 import { GlinerModel } from './model';
 import { BackendInfo, BackendPreference, initBackend } from './backend';
-import { Entity, Span, greedySelect, spanCandidates, spansToEntities, validateDecodeOptions } from './decoding';
+import { Entity, Span, spansToEntities, validateDecodeOptions } from './decoding';
+import { DECODERS, OutputDecoder, mergeAdjacentSpans } from './decoders';
 import { Range, planLabelGroups, planWindows, promptTokenCount } from './processing/windows';
 import { Word, splitWords } from './processing/word-splitter';
 import { BatchRow, MAX_TOKENS_PER_WORD, WordTokenizer, buildBatch, uniqueLabels } from './processing/batch';
@@ -84,6 +85,12 @@ export interface PredictOptions {
   truncate?: boolean;
   /** Words shared by consecutive windows. Default max(max_width, maxLen / 8). */
   windowOverlap?: number;
+  /**
+   * Join touching entities of the same label (the next one starts at the word after the previous
+   * ends) into one, scored by the lowest of its parts. For word-level models such as NuNER Zero
+   * (max_width 1), whose model card merges its one-word predictions this way. Default false.
+   */
+  mergeAdjacent?: boolean;
 }
 
 interface PreparedText {
@@ -118,17 +125,16 @@ export function reconcileTokenizer(config: GlinerConfig, tokenizer: { tokenToId(
 
 /**
  * Candidates from overlapping windows (or label groups) can repeat a span: keep the best score,
- * and order them as one tensor's torch.where would (start, width, class) so ties break as upstream.
+ * and order them as one row's enumeration would (span: start, width, class) so ties break as upstream.
  */
-function mergeCandidates(candidates: Span[], maxWidth: number): Span[] {
+function mergeCandidates(candidates: Span[], maxWidth: number, decoder: OutputDecoder): Span[] {
   const best = new Map<string, Span>();
   for (const c of candidates) {
     const key = `${c.start},${c.end},${c.classIndex}`;
     const seen = best.get(key);
     if (!seen || c.score > seen.score) best.set(key, c);
   }
-  const rank = (c: Span) => c.start * maxWidth + (c.end - c.start);
-  return [...best.values()].sort((a, b) => rank(a) - rank(b) || a.classIndex - b.classIndex);
+  return [...best.values()].sort((a, b) => decoder.compare(a, b, maxWidth));
 }
 
 /** A call on a disposed model, or one in flight when dispose() was called. */
@@ -251,8 +257,10 @@ export class GLiNER {
       await this.runSegments(segments.slice(i, i + opts.batchSize), opts);
     }
     const W = this.config.maxWidth;
+    const decoder = DECODERS[this.model.output];
     for (const p of prepared) {
-      const spans = greedySelect(mergeCandidates(p.candidates, W), p.words.length, W, opts);
+      let spans = decoder.select(mergeCandidates(p.candidates, W, decoder), p.words.length, W, opts);
+      if (opts.mergeAdjacent) spans = mergeAdjacentSpans(spans);
       results[p.index] = spansToEntities(spans, p.words, p.text, p.labels);
     }
     return results;
@@ -299,7 +307,7 @@ export class GLiNER {
       throw err;
     }
     segments.forEach((g, b) => {
-      const found = spanCandidates(logits.row(b), logits.dims, rows[b].words.length, {
+      const found = DECODERS[logits.output].candidates(logits.row(b), logits.dims, rows[b].words.length, {
         threshold: opts.threshold,
         flatNer: opts.flatNer,
         multiLabel: opts.multiLabel,
@@ -322,6 +330,7 @@ export class GLiNER {
       maxLen,
       truncate: options.truncate ?? false,
       windowOverlap: options.windowOverlap ?? Math.max(this.config.maxWidth, Math.floor(maxLen / 8)),
+      mergeAdjacent: options.mergeAdjacent ?? false,
     };
     validateDecodeOptions(resolved);
     const positiveInt = (name: string, v: unknown) => {
@@ -330,6 +339,7 @@ export class GLiNER {
     positiveInt('batchSize', resolved.batchSize);
     positiveInt('maxLen', resolved.maxLen);
     if (typeof resolved.truncate !== 'boolean') throw new TypeError(`truncate must be a boolean, got ${String(options.truncate)}`);
+    if (typeof resolved.mergeAdjacent !== 'boolean') throw new TypeError(`mergeAdjacent must be a boolean, got ${String(options.mergeAdjacent)}`);
     const ov = resolved.windowOverlap;
     if (!Number.isInteger(ov) || ov < this.config.maxWidth - 1 || ov >= maxLen) {
       throw new RangeError(`windowOverlap must be an integer in [max_width - 1 = ${this.config.maxWidth - 1}, maxLen = ${maxLen}), got ${String(ov)}`);

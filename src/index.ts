@@ -10,6 +10,8 @@ export { splitWords } from './processing/word-splitter';
 export type { Word } from './processing/word-splitter';
 export type { GlinerConfig } from './config';
 export { GlinerModel } from './model';
+export { ENCODER_TYPES, SPAN_MODES, MODEL_TYPES } from './architecture';
+export type { SpanMode, EncoderEntry, HeadEntry, TextEncoder } from './architecture';
 export { formatResults, OUTPUT_FORMATS } from './output/formats';
 export type { OutputFormat, ResultRecord } from './output/formats';
 export { FAMILIES, getFamily, familyNames, buildFamilyConfig } from './families';

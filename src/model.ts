@@ -1,26 +1,25 @@
 /**
- * The GLiNER uni-encoder span network (upstream `UniEncoderSpanModel`), parameter names as in
- * its state_dict:
+ * The GLiNER uni-encoder network (upstream `UniEncoderSpanModel` / `UniEncoderTokenModel`),
+ * parameter names as in its state_dict:
  *
- *   token_rep_layer.bert_layer.model.*   DeBERTa-v3 encoder over "[CLS] <<ENT>> t1 ... <<SEP>> w1 ... [SEP]"
+ *   token_rep_layer.bert_layer.model.*   text encoder over "[CLS] <<ENT>> t1 ... <<SEP>> w1 ... [SEP]"
  *   token_rep_layer.projection.*         encoder width -> GLiNER width (when they differ)
  *   rnn.lstm.*                           BiLSTM over the words (first sub-token of each)
- *   span_rep_layer.span_rep_layer.*      markerV0 span representations [B, L, max_width, D]
- *   prompt_rep_layer.*                   FFN over the <<ENT>> embeddings [B, C, D]
+ *   (head keys)                          span_rep_layer.* + prompt_rep_layer.* (span models) or
+ *                                        scorer.* (token models), see heads.ts
  *
- *   logits[b, s, w, c] = span(b, s, s+w) . prompt(b, c)
- *
- * The model takes an already-built batch (ids and index maps, see processing/batch.ts) and
- * holds no I/O.
+ * Which encoder and head a config selects is decided in architecture.ts. The model takes an
+ * already-built batch (ids and index maps, see processing/batch.ts) and holds no I/O.
  */
 import * as tf from '@tensorflow/tfjs';
 import { GlinerConfig } from './config';
-import { Module } from './layers/module';
+import { Module, ParamShape, declaredShapes } from './layers/module';
 import { Linear } from './layers/linear';
 import { BiLSTM } from './layers/lstm';
-import { ProjectionFFN } from './layers/ffn';
-import { DebertaV2Model } from './deberta/encoder';
-import { SpanMarkerV0 } from './span-rep';
+import { ENCODER_TYPES, SPAN_MODES, TextEncoder } from './architecture';
+import { GlinerHead, OutputKind } from './heads';
+
+export { spanIndices } from './heads';
 
 /** A collated batch, all host arrays (row-major). */
 export interface ModelInput {
@@ -41,31 +40,34 @@ export interface ModelInput {
 }
 
 export interface ModelOutput {
-  /** [B, L, max_width, C] span scores before the sigmoid. */
+  /** Before the sigmoid; span models [B, L, max_width, C], token models [B, L, C, 3] (see heads.ts). */
   logits: tf.Tensor4D;
 }
 
 export class GlinerModel extends Module {
-  readonly encoder: DebertaV2Model;
+  readonly encoder: TextEncoder;
   readonly projection: Linear | null;
   readonly rnn: BiLSTM | null;
-  readonly spanRep: SpanMarkerV0;
-  readonly promptRep: ProjectionFFN;
+  readonly head: GlinerHead;
 
   constructor(readonly config: GlinerConfig) {
     super();
     const enc = config.encoder;
     const D = config.hiddenSize;
-    this.encoder = this.addChild('token_rep_layer.bert_layer.model', new DebertaV2Model(enc));
+    this.encoder = this.addChild('token_rep_layer.bert_layer.model', ENCODER_TYPES[config.encoderType].build(enc));
     this.projection = enc.hiddenSize !== D ? this.addChild('token_rep_layer.projection', new Linear(enc.hiddenSize, D)) : null;
     if (config.numRnnLayers > 1) throw new Error(`num_rnn_layers=${config.numRnnLayers} is not supported (0 or 1)`);
     if (D % 2 !== 0) throw new Error(`hidden_size ${D} must be even for the bidirectional LSTM`);
     this.rnn = config.numRnnLayers === 1 ? this.addChild('rnn.lstm', new BiLSTM(D, D / 2)) : null;
-    this.spanRep = this.addChild('span_rep_layer.span_rep_layer', new SpanMarkerV0(D, config.maxWidth, config.dropout));
-    this.promptRep = this.addChild('prompt_rep_layer', new ProjectionFFN(D, D, config.dropout));
+    this.head = this.addChild('', SPAN_MODES[config.spanMode].build(config));
   }
 
-  /** The DeBERTa output [B, T, encoder hidden] (exposed for parity tests and feature extraction). */
+  /** The logits layout: 'span' or 'token'. */
+  get output(): OutputKind {
+    return this.head.output;
+  }
+
+  /** The text encoder output [B, T, encoder hidden] (exposed for parity tests and feature extraction). */
   encode(input: ModelInput, training = false): tf.Tensor3D {
     return tf.tidy(() => {
       const { batchSize: B, seqLength: T } = input;
@@ -78,7 +80,6 @@ export class GlinerModel extends Module {
   forward(input: ModelInput, training = false): ModelOutput {
     const logits = tf.tidy(() => {
       const { batchSize: B, seqLength: T, numWords: L, numClasses: C } = input;
-      const W = this.config.maxWidth;
       const hidden = this.encode(input, training);
       const width = hidden.shape[2];
       // A zero row at index B*T stands in for padding (upstream scatters into zeros).
@@ -97,38 +98,17 @@ export class GlinerModel extends Module {
       }
       let words3 = words.reshape([B, L, -1]) as tf.Tensor3D;
       if (this.rnn) words3 = this.rnn.apply(words3, input.textLengths);
-
-      const { start, end } = spanIndices(B, L, W, input.textLengths);
-      const spans = this.spanRep.apply(words3, start, end, training); // [B, L, W, D]
-      const promptEmb = this.promptRep.apply(prompts.reshape([B, C, -1]), training); // [B, C, D]
-      const D = this.config.hiddenSize;
-      const scores = tf.matMul(spans.reshape([B, L * W, D]), promptEmb, false, true); // [B, L*W, C]
-      return scores.reshape([B, L, W, C]) as tf.Tensor4D;
+      return this.head.apply(words3, prompts.reshape([B, C, -1]) as tf.Tensor3D, input.textLengths, training);
     });
     return { logits };
   }
 }
 
-function padMask(index: Int32Array): tf.Tensor2D {
-  return tf.tensor2d(index.map((i) => (i < 0 ? 0 : 1)), [index.length, 1], 'float32');
+/** Checkpoint names and stored shapes of every parameter a config's model has, without allocating it. */
+export function glinerParameterShapes(config: GlinerConfig): ParamShape[] {
+  return declaredShapes(() => new GlinerModel(config));
 }
 
-/**
- * Word indices of every candidate span (s, s+w), flattened over [B, L, W] and offset by b*L.
- * Spans that run past the text are pointed at word 0, as upstream zeroes span_idx by span_mask.
- */
-export function spanIndices(B: number, L: number, W: number, textLengths: readonly number[]): { start: tf.Tensor1D; end: tf.Tensor1D } {
-  const start = new Int32Array(B * L * W);
-  const end = new Int32Array(B * L * W);
-  for (let b = 0; b < B; b++) {
-    for (let s = 0; s < L; s++) {
-      for (let w = 0; w < W; w++) {
-        const k = (b * L + s) * W + w;
-        const valid = s + w < textLengths[b];
-        start[k] = b * L + (valid ? s : 0);
-        end[k] = b * L + (valid ? s + w : 0);
-      }
-    }
-  }
-  return { start: tf.tensor1d(start, 'int32'), end: tf.tensor1d(end, 'int32') };
+function padMask(index: Int32Array): tf.Tensor2D {
+  return tf.tensor2d(index.map((i) => (i < 0 ? 0 : 1)), [index.length, 1], 'float32');
 }

@@ -5,7 +5,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { GLiNER } from '../src/gliner';
-import { referenceModelDirs } from './helpers/reference';
+import { REFERENCE_ROOT, referenceModelDirs } from './helpers/reference';
 import { runCli } from './helpers/cli';
 
 const MODEL = referenceModelDirs()[0];
@@ -122,10 +122,27 @@ describe('gliner-tf predict', () => {
     expect(bad.stderr).toMatch(/--format must be one of jsonl, json, conll, spacy, html, got 'xml'/);
   });
 
+  test('--merge-adjacent joins touching entities of one label, as the API option does', async () => {
+    const dir = path.join(REFERENCE_ROOT, 'tiny_marker_w1'); // word-level (max_width 1), like NuNER Zero
+    const text = 'Alice Martin visited Paris on 3 May 2021 with Bob Chen.';
+    const labels = ['person', 'city', 'date'];
+    const w1 = await GLiNER.fromPretrained(dir, { backend: 'wasm' });
+    try {
+      const merged = await w1.predictEntities(text, labels, { threshold: 0.3, mergeAdjacent: true });
+      const plain = await w1.predictEntities(text, labels, { threshold: 0.3 });
+      expect(merged.length).toBeLessThan(plain.length); // this text does have touching same-label words
+      const r = cli(['predict', '--model', dir, '--labels', labels.join(','), '--text', text, '--threshold', '0.3', '--merge-adjacent']);
+      expect(r.code).toBe(0);
+      expect(parseLines(r.stdout)[0].entities).toEqual(merged);
+    } finally {
+      w1.dispose();
+    }
+  });
+
   test('--help documents every option', () => {
     const r = cli(['predict', '--help']);
     expect(r.code).toBe(0);
-    for (const opt of ['--model', '--labels', '--text', '--input', '--threshold', '--nested', '--multi-label', '--batch-size', '--output', '--backend']) {
+    for (const opt of ['--model', '--labels', '--text', '--input', '--threshold', '--nested', '--multi-label', '--merge-adjacent', '--batch-size', '--output', '--backend']) {
       expect(r.stdout).toContain(opt);
     }
     const top = cli(['--help']);

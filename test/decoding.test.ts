@@ -3,6 +3,7 @@ import * as path from 'path';
 import fc from 'fast-check';
 import { DecodeOptions, Span, decodeSpans, sigmoid32, spansToEntities, validateDecodeOptions } from '../src/decoding';
 import { readSafetensors } from '../src/io/safetensors';
+import { SPAN_MODES, SpanMode } from '../src/architecture';
 import { splitWords } from '../src/processing/word-splitter';
 
 const FIXTURES = path.join(__dirname, '..', 'fixtures', 'reference');
@@ -54,7 +55,13 @@ const logit = (p: number) => Math.log(p / (1 - p));
 const compact = (spans: Span[]) => spans.map((s) => [s.start, s.end, s.classIndex]);
 
 describe('decodeSpans + spansToEntities reproduce the reference predictions', () => {
-  const folders = fs.readdirSync(FIXTURES).filter((f) => fs.existsSync(path.join(FIXTURES, f, 'expected_inference.json')));
+  // Span-layout folders (the config's span_mode says); token-level folders are decoded in
+  // test/parity.test.ts against their decoded_word_spans.
+  const folders = fs.readdirSync(FIXTURES).filter((f) => {
+    if (!fs.existsSync(path.join(FIXTURES, f, 'expected_inference.json'))) return false;
+    const mode = JSON.parse(fs.readFileSync(path.join(FIXTURES, f, 'gliner_config.json'), 'utf8')).span_mode ?? 'markerV0';
+    return SPAN_MODES[mode as SpanMode].output === 'span';
+  });
 
   it('finds fixture folders', () => {
     expect(folders.length).toBeGreaterThanOrEqual(2);

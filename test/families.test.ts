@@ -32,6 +32,14 @@ const EXPECTED_PARAMS: Record<string, number> = {
   medium: 195_175_936,
   large: 445_463_040,
   multi: 288_949_504,
+  // marker head at D = 768 (no projection): LSTM 3,545,088 + project_start/end 2 x 2,361,600 +
+  // out_project 1,180,416 + prompt FFN 4,722,432 on the 277,531,392-parameter mDeBERTa.
+  'multi-v0': 291_702_528,
+  // deberta-v3-base (183,757,824) + the same marker head at D = 768.
+  'base-v0': 197_928_960,
+  // deberta-v3-large (433,913,856) + projection 1024 -> 768 (787,200) + LSTM 3,545,088 + marker
+  // head at D = 768 (4,723,200 + 1,180,416) + prompt FFN 4,722,432; max_width does not change shapes.
+  'nuner-zero': 448_872_192,
 };
 
 /**
@@ -89,17 +97,42 @@ describe('family table', () => {
     expect(parseGlinerConfig(buildFamilyConfig('gliner_small-v2.1').glinerConfig, 'x').encoder).toEqual(c.encoder);
   });
 
-  test('gliner_multi (v0) is listed but unsupported: span_mode marker', () => {
+  test('gliner_multi (v0): span_mode marker, GLiNER width 768 = encoder width (no projection)', () => {
     const f = getFamily('urchade/gliner_multi');
-    expect([f.supported, f.spanMode, f.hiddenSize]).toEqual([false, 'marker', 768]);
-    expect(() => familyGlinerConfig('gliner_multi')).toThrow(/gliner_multi: not supported.*span_mode 'marker'/);
-    expect(() => parseGlinerConfig(buildFamilyConfig('gliner_multi').glinerConfig, 'gliner_multi')).toThrow(/span_mode 'marker' is not supported/);
-    return expect(makeRandomModel({ family: 'gliner_multi', outDir: path.join(os.tmpdir(), 'never-written') })).rejects.toThrow(/cannot build a loadable model/);
+    expect([f.supported, f.spanMode, f.hiddenSize]).toEqual([true, 'marker', 768]);
+    const c = familyGlinerConfig('gliner_multi');
+    expect([c.spanMode, c.modelType, c.hiddenSize, c.encoder.hiddenSize]).toEqual(['marker', 'gliner_uni_encoder_span', 768, 768]);
+    const names = glinerParameterShapes(c).map(([n]) => n);
+    expect(names).not.toContain('token_rep_layer.projection.weight');
+    expect(names).toContain('span_rep_layer.span_rep_layer.out_project.weight');
+    expect(names).not.toContain('span_rep_layer.span_rep_layer.out_project.0.weight');
+  });
+
+  test('token_level at full size: scorer.* instead of span_rep_layer / prompt_rep_layer, counted by hand', () => {
+    const raw = { ...buildFamilyConfig('gliner_small-v2.1').glinerConfig, span_mode: 'token_level', model_type: 'gliner_uni_encoder_token' };
+    const shapes = glinerParameterShapes(parseGlinerConfig(raw, 'token'));
+    const head = shapes.filter(([n]) => !n.startsWith('token_rep_layer.') && !n.startsWith('rnn.'));
+    expect(head).toEqual([
+      ['scorer.proj_token.weight', [1024, 512]], ['scorer.proj_token.bias', [1024]],
+      ['scorer.proj_label.weight', [1024, 512]], ['scorer.proj_label.bias', [1024]],
+      ['scorer.out_mlp.0.weight', [2048, 1536]], ['scorer.out_mlp.0.bias', [2048]],
+      ['scorer.out_mlp.3.weight', [3, 2048]], ['scorer.out_mlp.3.bias', [3]],
+    ]);
+    // 141,230,592 (deberta-v3-small) + 393,728 projection + 1,576,960 LSTM + 4,204,547 scorer.
+    expect(countParameters(shapes)).toBe(147_405_827);
+    expect(() => parseGlinerConfig({ ...raw, model_type: 'gliner_uni_encoder_span' }, 'bad')).toThrow(/model_type 'gliner_uni_encoder_span' does not match span_mode 'token_level'/);
+  });
+
+  test('NuNER_Zero: a marker model of max_width 1 with a 1024 -> 768 projection', () => {
+    const c = familyGlinerConfig('numind/NuNER_Zero');
+    expect([c.spanMode, c.maxWidth, c.hiddenSize, c.encoder.hiddenSize]).toEqual(['marker', 1, 768, 1024]);
+    expect(glinerParameterShapes(c).find(([n]) => n === 'token_rep_layer.projection.weight')![1]).toEqual([768, 1024]);
+    expect(matchFamily(c)!.families).toEqual(['NuNER_Zero', 'NuNER_Zero-span']);
   });
 
   test('unknown names list the known ones', () => {
-    expect(() => getFamily('gliner_huge')).toThrow(/unknown GLiNER family 'gliner_huge' \(known: gliner_small-v1, .*gliner_multi-v2.1\)/);
-    expect(familyNames()).toHaveLength(11);
+    expect(() => getFamily('gliner_huge')).toThrow(/unknown GLiNER family 'gliner_huge' \(known: gliner_small-v1, .*gliner_multi_pii-v1\)/);
+    expect(familyNames()).toHaveLength(15);
   });
 
   test('matchFamily recognises every family, in both config styles, and nothing else', () => {
@@ -175,7 +208,7 @@ describe('make-random-model command line', () => {
     expect(list).toMatch(/^gliner_small-v1\s+152\.6M parameters$/m);
     expect(list).toMatch(/^gliner_large-v2\.1\s+445\.5M parameters$/m);
     expect(list).toMatch(/^gliner_multi-v2\.1\s+288\.9M parameters$/m);
-    expect(list).toMatch(/^gliner_multi\s+not supported: span_mode 'marker'/m);
+    expect(list).toMatch(/^gliner_multi\s+291\.7M parameters$/m);
     expect(await run(['--help'])).toMatch(/^Usage: ts-node tools\/make-random-model\.ts --family NAME --output DIR/);
   });
 
@@ -268,6 +301,8 @@ const CI_FAMILIES: [string, ConfigStyle][] = [
 const SLOW_FAMILIES: [string, ConfigStyle][] = [
   ['gliner_medium-v2.1', 'published'],
   ['gliner_large-v2.1', 'current'],
+  ['gliner_base', 'published'],
+  ['NuNER_Zero', 'published'],
 ];
 
 describe('full-size random-weight models load through GLiNER.fromPretrained and predict', () => {

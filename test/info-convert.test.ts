@@ -73,8 +73,9 @@ describe('gliner-tf info', () => {
     const r = await cliInProcess(['info', '--model', dir, '--backend', 'wasm']);
     expect(r.code).toBe(0);
     const lines = r.stdout.trim().split('\n');
-    expect(lines.map((l) => l.split(/\s+/)[0])).toEqual(['model', 'family', 'encoder', 'gliner', 'vocab', 'parameters', 'weights', 'backend']);
+    expect(lines.map((l) => l.split(/\s+/)[0])).toEqual(['model', 'family', 'architecture', 'encoder', 'gliner', 'vocab', 'parameters', 'weights', 'backend']);
     expect(r.stdout).toMatch(/^family\s+no published family has this architecture$/m);
+    expect(r.stdout).toMatch(/^architecture\s+gliner_uni_encoder_span: span model, markerV0 span head/m);
     expect(r.stdout).toMatch(/^parameters\s+81,784 \(0\.3 MB as float32\)$/m);
     expect(r.stdout).toMatch(/^weights\s+pytorch_model\.bin: PyTorch zip checkpoint/m);
     expect(r.stdout).toMatch(/^backend\s+wasm \(@tensorflow\/tfjs-backend-wasm\)/m);

@@ -84,6 +84,7 @@ describe(`long texts on ${loadReference(dir).name}`, () => {
     const marie = model.tokenizer.encodeWord('Marie')[0];
     const curie = model.tokenizer.encodeWord('Curie')[0];
     const scripted = {
+      output: 'span',
       forward(input: ModelInput) {
         const { batchSize: B, numWords: L, numClasses: C } = input;
         const W = model.config.maxWidth;

@@ -13,12 +13,41 @@ import { initBackend } from '../src/backend';
 import { buildBatch } from '../src/processing/batch';
 import { modelInputFromCollated } from '../src/processing/model-input';
 import { splitWords } from '../src/processing/word-splitter';
-import { codePointToUtf16, loadReference, parseSettingKey, referenceModelDirs } from './helpers/reference';
+import { DECODERS } from '../src/decoders';
+import { codePointToUtf16, loadReference, parseSettingKey, recordMeasurement, referenceModelDirs } from './helpers/reference';
 import { machineBackends } from './helpers/backends';
 
 const HIDDEN_ATOL = 1e-4;
 const LOGITS_ATOL = 1e-3;
 const SCORE_ATOL = 1e-4;
+
+/** Reference scores closer than this are float noise apart (README: float32 ties across backends). */
+const NEAR_TIE = 1e-5;
+
+/**
+ * Our entities in the reference order, allowing only one kind of difference: two neighbours with
+ * the same start whose reference scores are a near-tie (the greedy order of such a pair depends on
+ * the last float bits). Everything else must match exactly; the swaps are counted and reported.
+ */
+function alignNearTies<T extends { start: number; end: number; label: string }>(got: T[], want: T[], wantScores: number[]): { entities: T[]; indices: number[]; swaps: number } {
+  const indices = got.map((_, i) => i);
+  let swaps = 0;
+  const same = (a: T, b: T) => a.start === b.start && a.end === b.end && a.label === b.label;
+  for (let i = 0; i + 1 < got.length && i + 1 < want.length; i++) {
+    const a = got[indices[i]];
+    const b = got[indices[i + 1]];
+    if (!same(a, want[i]) && same(a, want[i + 1]) && same(b, want[i]) && a.start === b.start && Math.abs(wantScores[i] - wantScores[i + 1]) < NEAR_TIE) {
+      [indices[i], indices[i + 1]] = [indices[i + 1], indices[i]];
+      swaps++;
+      i++;
+    }
+  }
+  return { entities: indices.map((k) => got[k]), indices, swaps };
+}
+
+function isUpstreamError(v: unknown): v is { error: string; why?: string } {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && 'error' in v;
+}
 
 function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>, include?: (i: number) => boolean): number {
   expect(a.length).toBe(b.length);
@@ -84,6 +113,7 @@ for (const dir of referenceModelDirs()) {
           const width = hidden.shape[2];
           const hd = maxAbsDiff(hidden.dataSync(), expectedHidden.data, (i) => mask[Math.floor(i / width)] === 1);
           hidden.dispose();
+          recordMeasurement(ref.name, backend, 'hidden_max_abs', hd);
           expect(hd).toBeLessThan(HIDDEN_ATOL);
 
           const { logits } = model.model.forward(input);
@@ -92,15 +122,55 @@ for (const dir of referenceModelDirs()) {
           expect(logits.shape).toEqual(c.logits_shape);
           const ld = maxAbsDiff(logits.dataSync(), expectedLogits.data);
           logits.dispose();
+          recordMeasurement(ref.name, backend, 'logits_max_abs', ld);
           expect(ld).toBeLessThan(LOGITS_ATOL);
         });
 
+        // Token-level folders record the decoder's own output: decode the reference logits and compare.
+        const decoded = c.decoded_word_spans;
+        if (decoded) {
+          test('the token decoder on the reference logits gives upstream decoded_word_spans', () => {
+            const logits = ref.tensors.get(`${c.tensor_prefix}.logits`)!;
+            const [B, L, C] = logits.shape;
+            for (const key of Object.keys(decoded)) {
+              if (isUpstreamError(c.predictions[key])) continue; // upstream's own spans run into the padding there
+              const settings = parseSettingKey(key);
+              for (let b = 0; b < B; b++) {
+                const orig = c.valid_to_orig_idx[b];
+                const classes = [...new Set(labelsOf(orig))];
+                const row = (logits.data as Float32Array).subarray(b * L * C * 3, (b + 1) * L * C * 3);
+                const opts = { ...settings, validClasses: classes.length };
+                const spans = DECODERS.token.select(DECODERS.token.candidates(row, { length: L, maxWidth: 1, numClasses: C }, c.text_lengths[b], opts), L, 1, opts);
+                const want = decoded[key][b];
+                expect(spans.map((sp) => [sp.start, sp.end, classes[sp.classIndex]])).toEqual(want.map(([st, en, label]) => [st, en, label]));
+                spans.forEach((sp, k) => expect(Math.abs(sp.score - want[k][3])).toBeLessThan(SCORE_ATOL));
+              }
+            }
+          });
+        }
+
         for (const key of Object.keys(c.predictions)) {
+          const recorded = c.predictions[key];
+          if (isUpstreamError(recorded)) {
+            // Upstream crashes here (README: padded positions / classes pass the threshold). The right
+            // answer: padding changes nothing, so each text of the batch decodes as it does alone.
+            test(`entities for ${key}: upstream fails (${recorded.error}); each text as when run alone`, async () => {
+              const settings = { ...parseSettingKey(key), truncate: true };
+              const got = await model.batchPredictEntities(c.texts, c.labels, settings);
+              for (let t = 0; t < c.texts.length; t++) {
+                const [alone] = await model.batchPredictEntities([c.texts[t]], [labelsOf(t)], settings);
+                const strip = (es: { start: number; end: number; label: string }[]) => es.map(({ start, end, label }) => ({ start, end, label }));
+                expect(strip(got[t])).toEqual(strip(alone));
+                got[t].forEach((e, k) => expect(Math.abs(e.score - alone[k].score)).toBeLessThan(SCORE_ATOL));
+              }
+            });
+            continue;
+          }
           test(`entities for ${key}`, async () => {
             // truncate: cut long texts at max_len words as upstream does (we window them by default).
             const settings = { ...parseSettingKey(key), truncate: true };
             const got = await model.batchPredictEntities(c.texts, c.labels, settings);
-            const expected = c.predictions[key];
+            const expected = recorded;
             expect(got.length).toBe(expected.length);
             got.forEach((entities, t) => {
               const text = c.texts[t];
@@ -110,9 +180,13 @@ for (const dir of referenceModelDirs()) {
                 text: e.text,
                 label: e.label,
               }));
-              expect(entities.map(({ start, end, text: et, label }) => ({ start, end, text: et, label }))).toEqual(exp);
-              entities.forEach((e, k) => {
-                expect(Math.abs(e.score - expected[t][k].score)).toBeLessThan(SCORE_ATOL);
+              const order = alignNearTies(entities.map(({ start, end, text: et, label }) => ({ start, end, text: et, label })), exp, expected[t].map((e) => e.score));
+              recordMeasurement(ref.name, backend, 'near_tie_swaps', order.swaps);
+              expect(order.entities).toEqual(exp);
+              order.indices.forEach((k, i) => {
+                const e = entities[k];
+                recordMeasurement(ref.name, backend, 'score_max_abs', Math.abs(e.score - expected[t][i].score));
+                expect(Math.abs(e.score - expected[t][i].score)).toBeLessThan(SCORE_ATOL);
                 expect(text.slice(e.start, e.end)).toBe(e.text);
               });
             });

@@ -11,7 +11,8 @@ import { GLiNER } from '../src/gliner';
 import { initBackend } from '../src/backend';
 import { machineBackends } from './helpers/backends';
 import { normalizeGlinerRecord, prepareSpanBatch } from '../src/training/data';
-import { loadReference, referenceModelDirs } from './helpers/reference';
+import { tokenLevelTargets } from '../src/training/data/batching';
+import { loadReference, recordMeasurement, referenceModelDirs } from './helpers/reference';
 
 interface ExpectedTraining {
   labels: string[];
@@ -33,10 +34,19 @@ for (const dir of referenceModelDirs()) {
     });
     afterAll(() => model.dispose());
 
-    test('the collated training batch equals upstream (labels, span_idx, span_mask)', () => {
+    test('the collated training batch equals upstream (labels; span_idx and span_mask for span models)', () => {
       const examples = expected.examples.map((e) => normalizeGlinerRecord(e));
       const batch = prepareSpanBatch(examples, examples.map(() => expected.labels), { maxLen: model.config.maxLen, maxWidth: model.config.maxWidth });
-      expect(Array.from(batch.labels)).toEqual(Array.from(ref.tensors.get('train.labels')!.data));
+      const want = ref.tensors.get('train.labels')!;
+      // The folder says which layout it holds: span models store span_idx, token models [B, L, C, 3] labels.
+      if (!ref.tensors.has('train.span_idx')) {
+        expect(model.model.output).toBe('token');
+        expect(want.shape).toEqual([batch.batchSize, batch.maxWords, batch.numClasses, 3]);
+        expect(Array.from(tokenLevelTargets(batch).labels)).toEqual(Array.from(want.data));
+        return;
+      }
+      expect(model.model.output).toBe('span');
+      expect(Array.from(batch.labels)).toEqual(Array.from(want.data));
       expect(Array.from(batch.spanIdx)).toEqual(Array.from(ref.tensors.get('train.span_idx')!.data));
       expect(Array.from(batch.spanMask)).toEqual(Array.from(ref.tensors.get('train.span_mask')!.data));
     });
@@ -53,6 +63,8 @@ for (const dir of referenceModelDirs()) {
           training: true,
         });
         expect(tf.memory().numTensors).toBe(before);
+        recordMeasurement(ref.name, backend, 'loss_rel', Math.abs(r.loss - exp.loss) / Math.abs(exp.loss));
+        recordMeasurement(ref.name, backend, 'grad_norm_rel', Math.abs(r.gradNorm - exp.grad_global_l2_norm) / exp.grad_global_l2_norm);
         expect(Math.abs(r.loss - exp.loss) / Math.abs(exp.loss)).toBeLessThan(1e-4);
         expect(Math.abs(r.gradNorm - exp.grad_global_l2_norm) / exp.grad_global_l2_norm).toBeLessThan(1e-3);
         // Every parameter gets a gradient, keyed and shaped as upstream names them.
@@ -67,9 +79,13 @@ for (const dir of referenceModelDirs()) {
           for (const v of want.data) maxAbs = Math.max(maxAbs, Math.abs(v));
           const atol = 1e-5 * maxAbs;
           let worst = 0;
+          let worstRel = 0;
           for (let i = 0; i < got.length; i++) {
             worst = Math.max(worst, Math.abs(got[i] - want.data[i]) - (atol + 1e-3 * Math.abs(want.data[i])));
+            worstRel = Math.max(worstRel, Math.abs(got[i] - want.data[i]) / (atol + 1e-3 * Math.abs(want.data[i])));
           }
+          // The share of the tolerance used: |diff| / (atol + 1e-3 |want|), at most 1 to pass.
+          recordMeasurement(ref.name, backend, 'grad_rel_to_tol', worstRel);
           if (worst > 0) throw new Error(`${name}: gradient outside rtol 1e-3 / atol ${atol.toExponential(2)} by ${worst.toExponential(2)}`);
         }
       });

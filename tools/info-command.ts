@@ -7,6 +7,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { BackendInfo, BackendPreference, BACKEND_PREFERENCES, initBackend } from '../src/backend';
 import { GlinerConfig } from '../src/config';
+import { SPAN_MODES, SpanMode } from '../src/architecture';
 import { ENCODERS, countParameters, glinerParameterShapes, matchFamily } from '../src/families';
 import { ResolveOptions, resolveModelSource } from '../src/io/resolve-model';
 import { reconcileTokenizer } from '../src/gliner';
@@ -175,6 +176,7 @@ export function formatModelInfo(info: ModelInfo): string {
   const lines = [
     ['model', info.model],
     ['family', family],
+    ['architecture', `${info.gliner.modelType}: ${SPAN_MODES[info.gliner.spanMode as SpanMode]?.description ?? info.gliner.spanMode}`],
     ['encoder', `${e.name}: ${e.layers} layers, hidden ${e.hidden}, ${e.heads} heads, intermediate ${e.intermediate}, position buckets ${e.positionBuckets}, max positions ${e.maxPositionEmbeddings}`],
     ['gliner', `hidden ${g.hidden}, max_width ${g.maxWidth}, max_len ${g.maxLen} words, span_mode ${g.spanMode}, ${g.rnnLayers} LSTM layer(s), dropout ${g.dropout}`],
     ['vocab', `${int(e.vocab)} embedding rows; tokenizer ${t.file}: ${int(t.pieces)} pieces, ${int(t.size)} ids; ${t.entToken}=${t.entId ?? 'missing'}, ${t.sepToken}=${t.sepId ?? 'missing'}`],

@@ -33,6 +33,8 @@ Options:
   --threshold X        keep spans with probability above X, in [0, 1]              [default: 0.5]
   --nested             allow nested entities (default: flat, no overlaps)
   --multi-label        allow several labels on the same span
+  --merge-adjacent     join touching entities of the same label (for word-level
+                       models such as numind/NuNER_Zero)
   --batch-size N       texts per forward pass                                      [default: 8]
   --format NAME        jsonl | json | conll | spacy | html                        [default: jsonl]
                        (conll: word<TAB>BIO tag; spacy: Doc JSON lines; html: a page that
@@ -115,6 +117,7 @@ export async function runPredict(argv: string[], out: NodeJS.WritableStream = pr
     threshold: { type: 'string' },
     nested: { type: 'boolean' },
     'multi-label': { type: 'boolean' },
+    'merge-adjacent': { type: 'boolean' },
     'batch-size': { type: 'string' },
     output: { type: 'string' },
     format: { type: 'string' },
@@ -138,6 +141,7 @@ export async function runPredict(argv: string[], out: NodeJS.WritableStream = pr
     threshold: numberOption(values, 'threshold', 0.5, (v) => v >= 0 && v <= 1, 'a number in [0, 1]'),
     flatNer: !values.nested,
     multiLabel: Boolean(values['multi-label']),
+    mergeAdjacent: Boolean(values['merge-adjacent']),
     batchSize: numberOption(values, 'batch-size', 8, (v) => Number.isInteger(v) && v >= 1, 'a positive integer'),
   };
   const backend = (values.backend ?? 'auto') as BackendPreference;

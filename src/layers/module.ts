@@ -25,13 +25,47 @@ export interface Parameter {
   layout: ParamLayout;
 }
 
+/** A parameter's checkpoint name and stored shape. */
+export type ParamShape = [name: string, shape: number[]];
+
+// While > 0, modules are being built only to list their parameters (see declaredShapes).
+let declaring = 0;
+
+/** Stands in for a variable in a shape-only module tree: any use of its value is a bug. */
+const SHAPE_ONLY = new Proxy({} as tf.Variable, {
+  get(_t, prop) {
+    throw new Error(`internal: a shape-only module (declaredShapes) has no parameter values (accessed '${String(prop)}')`);
+  },
+});
+
+/**
+ * Checkpoint names and stored shapes of every parameter of the module tree `build` creates,
+ * in namedParameters() order, without allocating a single tensor (a 445M-parameter model would
+ * cost 1.8 GB just to be listed). The names and shapes come from the modules' own addParam
+ * calls, so there is no second list to keep in sync.
+ */
+export function declaredShapes(build: () => Module): ParamShape[] {
+  declaring++;
+  try {
+    return build().namedParameters().map(([name, p]) => [name, [...p.layout.storedShape]]);
+  } finally {
+    declaring--;
+  }
+}
+
 export class Module {
   private readonly params = new Map<string, Parameter>();
   private readonly children = new Map<string, Module>();
+  /** True when built by declaredShapes: parameters have shapes but no values. */
+  readonly shapeOnly = declaring > 0;
 
   /** Register a float32 parameter, initialised to zeros in its variable layout until weights are loaded. */
   protected addParam(name: string, variableShape: number[], layout?: Partial<ParamLayout>): tf.Variable {
     if (this.params.has(name)) throw new Error(`parameter '${name}' registered twice`);
+    if (this.shapeOnly) {
+      this.params.set(name, { variable: SHAPE_ONLY, layout: { storedShape: layout?.storedShape ?? variableShape, ...layout } });
+      return SHAPE_ONLY;
+    }
     // tf.variable copies its initial value: free the zeros, or every model holds its weights twice.
     const init = tf.zeros(variableShape, 'float32');
     const variable = tf.variable(init, true);
@@ -40,6 +74,11 @@ export class Module {
     return variable;
   }
 
+  /**
+   * Register a child under `name` (a dotted path is fine). The empty name mounts the child's
+   * parameters at this module's own level: a model head owns top-level checkpoint keys such as
+   * `span_rep_layer.*` and `prompt_rep_layer.*` without inventing a wrapper key.
+   */
   protected addChild<M extends Module>(name: string, child: M): M {
     if (this.children.has(name)) throw new Error(`child '${name}' registered twice`);
     this.children.set(name, child);
@@ -50,7 +89,7 @@ export class Module {
   namedParameters(prefix = ''): [string, Parameter][] {
     const out: [string, Parameter][] = [];
     for (const [name, p] of this.params) out.push([prefix + name, p]);
-    for (const [name, child] of this.children) out.push(...child.namedParameters(`${prefix}${name}.`));
+    for (const [name, child] of this.children) out.push(...child.namedParameters(name === '' ? prefix : `${prefix}${name}.`));
     return out;
   }
 
@@ -61,6 +100,14 @@ export class Module {
     while (rest) {
       let found = false;
       for (const [name, c] of m.children) {
+        if (name === '') {
+          // A mounted child: look inside it without consuming a path segment.
+          try {
+            return c.child(rest);
+          } catch {
+            continue;
+          }
+        }
         if (rest === name || rest.startsWith(name + '.')) {
           m = c;
           rest = rest.slice(name.length + 1);
@@ -113,6 +160,7 @@ export class Module {
   }
 
   dispose(): void {
+    if (this.shapeOnly) return;
     for (const [, p] of this.namedParameters()) p.variable.dispose();
   }
 }

@@ -10,7 +10,7 @@
  */
 import { GlinerConfig } from '../config';
 import { GlinerModel } from '../model';
-import { decodeSpans } from '../decoding';
+import { DECODERS } from '../decoders';
 import { WordTokenizer, uniqueLabels } from '../processing/batch';
 import { spanLogits } from '../span-logits';
 import { TrainingExample } from './data';
@@ -94,12 +94,10 @@ export async function predictWordSpans(
     const chunk = order.slice(k, k + batchSize);
     const logits = await spanLogits(target, classTokenId, chunk.map((c) => ({ words: c.words, labels: classes })));
     chunk.forEach((c, b) => {
-      const spans = decodeSpans(logits.row(b), logits.dims, c.words.length, {
-        threshold,
-        flatNer: options.flatNer ?? true,
-        multiLabel: options.multiLabel ?? false,
-        validClasses: classes.length,
-      });
+      const decoder = DECODERS[logits.output];
+      const decode = { threshold, flatNer: options.flatNer ?? true, multiLabel: options.multiLabel ?? false, validClasses: classes.length };
+      const candidates = decoder.candidates(logits.row(b), logits.dims, c.words.length, decode);
+      const spans = decoder.select(candidates, c.words.length, logits.dims.maxWidth, decode);
       out[c.i] = spans.map((s) => ({ start: s.start, end: s.end, label: classes[s.classIndex], score: s.score }));
     });
   }

@@ -48,7 +48,33 @@ export function validateLossOptions(o: LossOptions): void {
 export function spanLoss(logits: tf.Tensor, labels: tf.Tensor, spanMask: tf.Tensor, classMask: tf.Tensor, options: LossOptions): tf.Scalar {
   return tf.tidy(() => {
     const [B, L, W, C] = logits.shape;
-    const x = logits.reshape([B, L * W, C]);
+    const loss = elementLoss(logits.reshape([B, L * W, C]), labels, options).mul(classMask.reshape([B, 1, C])).mul(spanMask.reshape([B, L * W, 1]));
+    const total = loss.sum();
+    if (options.reduction === 'sum') return total as tf.Scalar;
+    const valid = spanMask.sum();
+    // No valid span: upstream returns 0 rather than dividing by zero.
+    return tf.where(valid.greater(0), total.div(tf.maximum(valid, 1)), tf.zerosLike(total)) as tf.Scalar;
+  });
+}
+
+/**
+ * The token-level loss (upstream UniEncoderTokenModel.loss): the same element loss over
+ * logits / labels [B, L, C, 3], times mask [B, L, C] (word inside the text and real class) on all
+ * three channels. 'mean' divides by the number of valid (word, class) pairs, not by 3 times that.
+ */
+export function tokenLoss(logits: tf.Tensor, labels: tf.Tensor, mask: tf.Tensor, options: LossOptions): tf.Scalar {
+  return tf.tidy(() => {
+    const [B, L, C] = logits.shape;
+    const total = elementLoss(logits, labels, options).mul(mask.reshape([B, L, C, 1])).sum();
+    if (options.reduction === 'sum') return total as tf.Scalar;
+    const valid = mask.sum();
+    return tf.where(valid.greater(0), total.div(tf.maximum(valid, 1)), tf.zerosLike(total)) as tf.Scalar;
+  });
+}
+
+/** The per-element focal / BCE loss of the file comment, before masks. */
+function elementLoss(x: tf.Tensor, labels: tf.Tensor, options: LossOptions): tf.Tensor {
+  return tf.tidy(() => {
     let y = labels;
     const s = options.labelSmoothing;
     if (s !== 0) y = y.mul(1 - s).add(0.5 * s);
@@ -63,11 +89,6 @@ export function spanLoss(logits: tf.Tensor, labels: tf.Tensor, spanMask: tf.Tens
       loss = loss.mul(tf.pow(tf.sub(1, pt), options.gamma));
     }
     if (options.alpha >= 0) loss = loss.mul(y.mul(options.alpha).add(oneMinusY.mul(1 - options.alpha)));
-    loss = loss.mul(classMask.reshape([B, 1, C])).mul(spanMask.reshape([B, L * W, 1]));
-    const total = loss.sum();
-    if (options.reduction === 'sum') return total as tf.Scalar;
-    const valid = spanMask.sum();
-    // No valid span: upstream returns 0 rather than dividing by zero.
-    return tf.where(valid.greater(0), total.div(tf.maximum(valid, 1)), tf.zerosLike(total)) as tf.Scalar;
+    return loss;
   });
 }

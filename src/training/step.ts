@@ -6,8 +6,30 @@ import * as tf from '@tensorflow/tfjs';
 import { GlinerModel } from '../model';
 import { WordTokenizer, buildBatch } from '../processing/batch';
 import { modelInputFromCollated } from '../processing/model-input';
-import { PreparedBatch } from './data/batching';
-import { LossOptions, spanLoss } from './loss';
+import { PreparedBatch, tokenLevelTargets } from './data/batching';
+import { LossOptions, spanLoss, tokenLoss } from './loss';
+import { OutputKind } from '../heads';
+
+/**
+ * The loss of a batch for each head output kind (heads.ts). Each returns a function of the logits
+ * so that the target tensors are made once, outside the gradient tape.
+ */
+const BATCH_LOSSES: Record<OutputKind, (batch: PreparedBatch, options: LossOptions) => (logits: tf.Tensor4D) => tf.Scalar> = {
+  span: (batch, options) => {
+    const { batchSize: B, maxWords: L, maxWidth: W, numClasses: C } = batch;
+    const labels = tf.tensor3d(batch.labels, [B, L * W, C]);
+    const spanMask = tf.tensor2d(Float32Array.from(batch.spanMask), [B, L * W]);
+    const classMask = tf.tensor2d(Float32Array.from(batch.classMask), [B, C]);
+    return (logits) => spanLoss(logits, labels, spanMask, classMask, options);
+  },
+  token: (batch, options) => {
+    const { batchSize: B, maxWords: L, numClasses: C } = batch;
+    const targets = tokenLevelTargets(batch);
+    const labels = tf.tensor4d(targets.labels, [B, L, C, 3]);
+    const mask = tf.tensor3d(targets.mask, [B, L, C]);
+    return (logits) => tokenLoss(logits, labels, mask, options);
+  },
+};
 
 export interface StepResult {
   /** The loss as a tensor (kept: the caller disposes). */
@@ -38,19 +60,10 @@ export function lossAndGrads(ctx: StepContext, batch: PreparedBatch, lossOptions
     throw new Error(`internal: batch shapes disagree (words ${input.numWords} vs ${batch.maxWords}, classes ${input.numClasses} vs ${batch.numClasses})`);
   }
   const named = model.namedParameters().filter(([name]) => !ctx.trainable || ctx.trainable.has(name));
-  const B = batch.batchSize;
-  const L = batch.maxWords;
-  const W = batch.maxWidth;
-  const C = batch.numClasses;
   // tf.tidy keeps tensors found in plain objects (not Maps), so collect them in a record first.
   const kept = tf.tidy(() => {
-    const labels = tf.tensor3d(batch.labels, [B, L * W, C]);
-    const spanMask = tf.tensor2d(Float32Array.from(batch.spanMask), [B, L * W]);
-    const classMask = tf.tensor2d(Float32Array.from(batch.classMask), [B, C]);
-    const { value, grads } = tf.variableGrads(() => {
-      const { logits } = model.forward(input, training);
-      return spanLoss(logits, labels, spanMask, classMask, lossOptions);
-    }, named.map(([, p]) => p.variable));
+    const loss = BATCH_LOSSES[model.output](batch, lossOptions);
+    const { value, grads } = tf.variableGrads(() => loss(model.forward(input, training).logits), named.map(([, p]) => p.variable));
     const byName: Record<string, tf.Tensor> = {};
     for (const [name, p] of named) {
       const g = grads[p.variable.name];

@@ -42,7 +42,10 @@ export interface ReferenceCase {
   words_mask: number[][];
   text_lengths: number[];
   logits_shape: number[];
-  predictions: Record<string, ReferenceEntity[][]>;
+  /** Per decoding setting; `{error}` where upstream itself raises (see fixtures/reference/README.md). */
+  predictions: Record<string, ReferenceEntity[][] | { error: string; why?: string }>;
+  /** Token-level folders: the decoder's output before character mapping, per kept text. */
+  decoded_word_spans?: Record<string, [number, number, string, number][][]>;
 }
 
 export interface ReferenceModel {
@@ -86,4 +89,13 @@ export function codePointToUtf16(text: string, cp: number): number {
   }
   if (seen === cp) return units;
   throw new Error(`code point offset ${cp} is past the end of a ${seen}-code-point text`);
+}
+
+/**
+ * Append a measured difference to the JSON-lines file named by GLINER_TF_PARITY_REPORT (no-op
+ * otherwise), so a run can report the worst diffs per folder and backend.
+ */
+export function recordMeasurement(folder: string, backend: string, metric: string, value: number): void {
+  const file = process.env.GLINER_TF_PARITY_REPORT;
+  if (file) fs.appendFileSync(file, JSON.stringify({ folder, backend, metric, value }) + '\n');
 }

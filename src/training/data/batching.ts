@@ -84,6 +84,11 @@ export interface PreparedExample {
   classes: string[];
   /** Gold spans present in `labels`. */
   spans: TrainingSpan[];
+  /**
+   * Gold spans a token-level model learns (upstream UniEncoderTokenDataCollator): prompted type and
+   * both ends inside the batch's word axis (end < L); no width limit.
+   */
+  tokenSpans: TrainingSpan[];
 }
 
 export interface DroppedSpans {
@@ -189,10 +194,12 @@ export function prepareSpanBatch(
     // An empty text has no real words, so none of its spans can be gold.
     const realLength = examples[b].tokens.length === 0 ? 0 : n;
     const kept: TrainingSpan[] = [];
+    const tokenSpans: TrainingSpan[] = [];
     for (const sp of examples[b].spans) {
       if (!Number.isInteger(sp.start) || !Number.isInteger(sp.end) || sp.start < 0 || sp.end < sp.start) {
         throw new RangeError(`prepareSpanBatch: example ${b} has an invalid span ${JSON.stringify(sp)}`);
       }
+      if (sp.end < L && realLength > 0 && classId.has(sp.label)) tokenSpans.push(sp);
       if (sp.end >= realLength) {
         dropped.truncated++;
         continue;
@@ -209,7 +216,7 @@ export function prepareSpanBatch(
       labels[(b * S + sp.start * W + (sp.end - sp.start)) * C + k] = 1;
       kept.push(sp);
     }
-    prepared.push({ index: indices ? indices[b] : b, tokens: tokens[b], classes: cls[b], spans: kept });
+    prepared.push({ index: indices ? indices[b] : b, tokens: tokens[b], classes: cls[b], spans: kept, tokenSpans });
   }
 
   return {
@@ -226,6 +233,32 @@ export function prepareSpanBatch(
     classMask,
     dropped,
   };
+}
+
+/**
+ * Targets of a token-level model for a prepared batch (upstream UniEncoderTokenDataCollator):
+ *   labels [B, L, C, 3]: for each token span (s, e, type k): start y[b,s,k,0], end y[b,e,k,1],
+ *                        inside y[b,s..e,k,2] set to 1 (overlapping golds OR together);
+ *   mask   [B, L, C]:    1 where the word is inside the text and the class is real.
+ */
+export function tokenLevelTargets(batch: PreparedBatch): { labels: Float32Array; mask: Float32Array } {
+  const B = batch.batchSize;
+  const L = batch.maxWords;
+  const C = batch.numClasses;
+  const labels = new Float32Array(B * L * C * 3);
+  const mask = new Float32Array(B * L * C);
+  batch.examples.forEach((ex, b) => {
+    const k = new Map(ex.classes.map((c, i) => [c, i]));
+    for (const sp of ex.tokenSpans) {
+      const c = k.get(sp.label)!;
+      const at = (w: number, ch: number) => ((b * L + w) * C + c) * 3 + ch;
+      labels[at(sp.start, 0)] = 1;
+      labels[at(sp.end, 1)] = 1;
+      for (let w = sp.start; w <= sp.end; w++) labels[at(w, 2)] = 1;
+    }
+    for (let w = 0; w < batch.textLengths[b]; w++) for (let c = 0; c < ex.classes.length; c++) mask[(b * L + w) * C + c] = 1;
+  });
+  return { labels, mask };
 }
 
 export interface TypeSamplingOptions {
