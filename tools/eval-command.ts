@@ -12,7 +12,9 @@ import { UsageError, numberOption, parseCommand, requireOption } from './cli-arg
 export const EVAL_HELP = `Usage: gliner-tf eval --model DIR --data FILE [options]
 
 Score a GLiNER model on annotated data (GLiNER JSON/JSONL, Pile-NER or NuNER files).
-A prediction counts when its words and label match a gold entity exactly.
+A prediction counts when its words and label match a gold entity exactly. Per-type files
+(one record per text and entity type, as Universal-NER's CrossNER / MIT files) are merged by
+text: each text is prompted with the types its records asked about and scored once.
 
 Options:
   --model DIR          GLiNER model folder                                         [required]
@@ -89,12 +91,14 @@ export async function runEval(argv: string[], out: NodeJS.WritableStream = proce
           fp: m.fp,
           fn: m.fn,
           examples: m.numExamples,
+          records: m.numRecords ?? m.numExamples,
           threshold,
           per_label: m.perLabel,
         }) + '\n',
       );
     } else {
-      out.write(`${m.numExamples} examples, threshold ${threshold}\n${formatMetricsTable(m)}\n`);
+      const merged = m.numRecords !== undefined && m.numRecords !== m.numExamples ? ` (${m.numRecords} per-type records merged by text)` : '';
+      out.write(`${m.numExamples} examples${merged}, threshold ${threshold}\n${formatMetricsTable(m)}\n`);
     }
   } finally {
     model.dispose();

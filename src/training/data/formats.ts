@@ -65,6 +65,12 @@ export interface TrainingExample {
   labels?: string[];
   /** `ner_negatives` (or `negative`): negative types used instead of in-batch sampling. */
   negatives?: string[];
+  /**
+   * The entity types the source record asked about, answered or not (a Pile-NER conversation's
+   * "What describes X" questions). Evaluation prompts these; training ignores it (upstream's
+   * Pile-NER script samples types from the batch).
+   */
+  askedTypes?: string[];
 }
 
 export type DataSchema = 'gliner' | 'pilener' | 'nuner';
@@ -252,6 +258,7 @@ export function convertPileNerRecord(rec: unknown, opts: ConvertOptions = {}): T
   let pendingType: string | null = null;
   const answered: { type: string; mentions: string[] }[] = [];
   const negatives: string[] = [];
+  const asked: string[] = [];
   for (let k = 0; k < conv.length; k++) {
     const turn = conv[k];
     const key = `conversations[${k}]`;
@@ -275,6 +282,7 @@ export function convertPileNerRecord(rec: unknown, opts: ConvertOptions = {}): T
       } catch (e) {
         throw new RecordProblem(`${key}.value`, `answer is not a list of strings: ${(e as Error).message}`);
       }
+      asked.push(pendingType);
       if (mentions.length === 0) negatives.push(pendingType);
       else answered.push({ type: pendingType, mentions });
       pendingType = null;
@@ -292,6 +300,7 @@ export function convertPileNerRecord(rec: unknown, opts: ConvertOptions = {}): T
     }
   }
   const ex: TrainingExample = { tokens, spans: spans.spans };
+  if (asked.length > 0) ex.askedTypes = dedupe(asked);
   if (opts.readNegatives !== false && negatives.length > 0) {
     // A type asked twice, once with mentions and once without, is not a negative.
     const positive = new Set(answered.map((a) => a.type));
