@@ -5,7 +5,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError } from './cli-args';
+import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError, suggestCommand } from './cli-args';
 import { runPredict } from './predict-command';
 import { runTrain } from './train-command';
 import { runEval } from './eval-command';
@@ -64,7 +64,8 @@ export async function main(argv: string[]): Promise<number> {
   }
   const cmd = COMMANDS[command];
   if (!cmd) {
-    process.stderr.write(`gliner-tf: unknown command '${command}'\n\n${MAIN_HELP}\n`);
+    const hint = suggestCommand(command, Object.keys(COMMANDS));
+    process.stderr.write(`gliner-tf: unknown command '${command}'${hint ? ` (did you mean '${hint}'?)` : ''}\n\n${MAIN_HELP}\n`);
     return EXIT_USAGE;
   }
   try {
