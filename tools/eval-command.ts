@@ -5,7 +5,7 @@
 import * as fs from 'fs';
 import { GLiNER } from '../src/gliner';
 import { BackendPreference } from '../src/backend';
-import { readTrainingFile } from '../src/training/data';
+import { describeRoutineSkips, readTrainingFile } from '../src/training/data';
 import { EvalMetrics, evaluateExamples } from '../src/training/evaluate';
 import { UsageError, numberOption, parseCommand, requireOption } from './cli-args';
 
@@ -24,6 +24,7 @@ Options:
   --nested             allow nested predictions (default: flat)
   --batch-size N       texts per forward pass                                      [default: 8]
   --skip-bad           skip malformed records instead of failing
+  --strict             fail on NuNER rows with an empty output (default: skipped and counted)
   --backend NAME       auto | tensorflow | wasm | cpu                              [default: auto]
   --json               print the metrics as JSON
   -h, --help           show this help
@@ -54,6 +55,7 @@ export async function runEval(argv: string[], out: NodeJS.WritableStream = proce
     nested: { type: 'boolean' },
     'batch-size': { type: 'string' },
     'skip-bad': { type: 'boolean' },
+    strict: { type: 'boolean' },
     backend: { type: 'string' },
     json: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
@@ -74,9 +76,11 @@ export async function runEval(argv: string[], out: NodeJS.WritableStream = proce
   const backend = (values.backend ?? 'auto') as BackendPreference;
   if (!['auto', 'tensorflow', 'wasm', 'cpu'].includes(backend)) throw new UsageError(`--backend must be auto, tensorflow, wasm or cpu, got '${backend}'`);
   if (!fs.existsSync(dataFile)) throw new Error(`${dataFile}: no such file`);
-  const data = await readTrainingFile(dataFile, { skipBad: Boolean(values['skip-bad']) });
+  const data = await readTrainingFile(dataFile, { skipBad: Boolean(values['skip-bad']), strict: Boolean(values.strict) });
   if (data.examples.length === 0) throw new Error(`${dataFile}: no examples`);
   if (data.skipped) process.stderr.write(`gliner-tf eval: skipped ${data.skipped} bad record(s)\n`);
+  const routine = describeRoutineSkips(data.routineSkips);
+  if (routine) process.stderr.write(`gliner-tf eval: ${data.examples.length} examples, ${routine}; --strict makes them errors\n`);
 
   const model = await GLiNER.fromPretrained(modelDir, { backend, onWarning: (m) => process.stderr.write(`gliner-tf eval: ${m}\n`) });
   try {

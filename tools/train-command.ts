@@ -6,7 +6,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { GLiNER } from '../src/gliner';
 import { BackendPreference } from '../src/backend';
-import { TrainingExample, readTrainingFile } from '../src/training/data';
+import { TrainingExample, describeRoutineSkips, readTrainingFile } from '../src/training/data';
 import { TrainConfig, TrainConfigError, TrainConfigInput, readTrainConfigFile, resolveTrainConfig } from '../src/training/train-config';
 import { SCHEDULER_TYPES } from '../src/training/schedule';
 import { Trainer } from '../src/training/trainer';
@@ -58,6 +58,8 @@ Evaluation and checkpoints:
 
 Other:
   --skip-bad             skip malformed data records (counted) instead of failing
+  --strict               fail on rows real data has routinely and that are skipped (counted)
+                         by default: NuNER rows with an empty output
   --backend NAME         auto | tensorflow | wasm | cpu                        [default: auto]
   --quiet                no progress bar or evaluation lines
   --json                 print the final summary as JSON on standard output
@@ -98,6 +100,7 @@ const OPTIONS: Options = {
   'save-total-limit': { type: 'string' },
   threshold: { type: 'string' },
   'skip-bad': { type: 'boolean' },
+  strict: { type: 'boolean' },
   backend: { type: 'string' },
   quiet: { type: 'boolean' },
   json: { type: 'boolean' },
@@ -149,14 +152,15 @@ export function flagsToConfig(values: Values): TrainConfigInput {
   return out;
 }
 
-async function readData(file: string, skipBad: boolean, what: string, log: (m: string) => void): Promise<TrainingExample[]> {
+async function readData(file: string, skipBad: boolean, strict: boolean, what: string, log: (m: string) => void): Promise<TrainingExample[]> {
   if (!fs.existsSync(file)) throw new Error(`${file}: no such file`);
-  const r = await readTrainingFile(file, { skipBad });
+  const r = await readTrainingFile(file, { skipBad, strict });
   if (r.skipped) {
     log(`${what}: skipped ${r.skipped} bad record(s); first: ${r.errors[0]?.message ?? '?'}`);
   }
   if (r.examples.length === 0) throw new Error(`${file}: no examples`);
-  log(`${what}: ${r.examples.length} examples from ${file} (${r.format.schema}, ${r.format.container}${r.format.gzip ? ', gzip' : ''})`);
+  const routine = describeRoutineSkips(r.routineSkips);
+  log(`${what}: ${r.examples.length} examples from ${file} (${r.format.schema}, ${r.format.container}${r.format.gzip ? ', gzip' : ''})${routine ? `, ${routine}; --strict makes them errors` : ''}`);
   return r.examples;
 }
 
@@ -206,8 +210,9 @@ export async function runTrain(argv: string[], out: NodeJS.WritableStream = proc
   }
   if (!resumeDir && !modelDir && !encoderDir) throw new UsageError('give --model DIR (or prev_path in --config) or --from-encoder DIR');
 
-  const train = await readData(dataFile, Boolean(values['skip-bad']), 'training data', log);
-  const dev = evalFile ? await readData(evalFile, Boolean(values['skip-bad']), 'evaluation data', log) : undefined;
+  const strict = Boolean(values.strict);
+  const train = await readData(dataFile, Boolean(values['skip-bad']), strict, 'training data', log);
+  const dev = evalFile ? await readData(evalFile, Boolean(values['skip-bad']), strict, 'evaluation data', log) : undefined;
 
   let gliner: GLiNER;
   let tokenizerFiles: FileSet | undefined;

@@ -91,6 +91,8 @@ export class RecordProblem extends Error {
   constructor(
     readonly key: string,
     readonly problem: string,
+    /** Set for problems that real data has routinely and readers skip by default (see reader.ts `strict`). */
+    readonly routine?: 'empty-output',
   ) {
     super(key ? `${key}: ${problem}` : problem);
     this.name = 'RecordProblem';
@@ -317,6 +319,8 @@ export function convertNuNerRecord(rec: unknown, opts: ConvertOptions = {}): Tra
   if (typeof input !== 'string') throw new RecordProblem('input', `must be a string, got ${typeName(input)}`);
   const output = rec.output;
   let items: unknown[];
+  // About 2% of the published NuNER rows have an empty `output` cell; upstream's script drops them.
+  if (typeof output === 'string' && output.trim() === '') throw new RecordProblem('output', 'is empty', 'empty-output');
   if (typeof output === 'string') {
     try {
       items = parseStringList(output);
