@@ -278,7 +278,7 @@ export class Trainer {
     this.planner.restore(state.planner);
     this.globalStepValue = state.global_step;
     this.best = state.best_metric !== null && state.best_step !== null ? { f1: state.best_metric, step: state.best_step } : null;
-    this.bestCheckpoint = state.best_model_checkpoint;
+    this.bestCheckpoint = resolveStoredCheckpoint(state.best_model_checkpoint, this.options.outputDir ?? path.dirname(path.resolve(dir)));
     this.evalHistory = [...state.eval_history];
     this.skipped = state.skipped_batches;
     this.lastCheckpoint = dir;
@@ -626,7 +626,8 @@ export class Trainer {
       planner: this.planner.state(),
       best_metric: this.best?.f1 ?? null,
       best_step: this.best?.step ?? null,
-      best_model_checkpoint: this.bestCheckpoint,
+      // relative to the run folder, so a moved run folder still knows its best checkpoint
+      best_model_checkpoint: this.bestCheckpoint === null ? null : path.relative(path.resolve(this.options.outputDir ?? '.'), path.resolve(this.bestCheckpoint)).split(path.sep).join('/'),
       eval_history: this.evalHistory,
       skipped_batches: this.skipped,
       train_config: trainConfigToJson(this.config),
@@ -657,6 +658,17 @@ export class Trainer {
   private checkAlive(): void {
     if (this.disposed) throw new TrainingError('this trainer has been disposed');
   }
+}
+
+/**
+ * The best checkpoint named in a trainer state, as a path from here. It is stored relative to the
+ * run folder; older states held the path as the run saw it (relative to its working directory, or
+ * absolute), so for those we take the folder of that name in the run folder: checkpoints always
+ * sit directly in it.
+ */
+export function resolveStoredCheckpoint(stored: string | null, runDir: string): string | null {
+  if (stored === null) return null;
+  return path.join(runDir, path.isAbsolute(stored) || stored.includes('/') || stored.includes(path.sep) ? path.basename(stored) : stored);
 }
 
 function fmt(x: number): string {
