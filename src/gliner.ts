@@ -131,6 +131,8 @@ function mergeCandidates(candidates: Span[], maxWidth: number): Span[] {
 }
 
 export class GLiNER {
+  /** The folder the tokenizer files were read from (fromPretrained), so a Trainer can copy them into checkpoints. */
+  readonly tokenizerDir: string | null;
   private disposed = false;
   private readonly classTokenId: number;
   private readonly warn: (message: string) => void;
@@ -140,9 +142,10 @@ export class GLiNER {
     readonly model: GlinerModel,
     readonly tokenizer: GlinerTokenizer,
     readonly backend: BackendInfo | null,
-    options: { onWarning?: (message: string) => void } = {},
+    options: { onWarning?: (message: string) => void; tokenizerDir?: string } = {},
   ) {
     this.warn = options.onWarning ?? ((m) => console.warn(`gliner-tf: ${m}`));
+    this.tokenizerDir = options.tokenizerDir ?? null;
     const entId = tokenizer.tokenToId(config.entToken);
     const sepId = tokenizer.tokenToId(config.sepToken);
     if (entId === undefined || sepId === undefined) {
@@ -173,7 +176,7 @@ export class GLiNER {
       const { unexpected } = model.loadWeights(weights, file);
       const relevant = unexpected.filter((k) => !k.endsWith('position_ids'));
       if (relevant.length) warn(`${file}: ${relevant.length} unused tensors: ${relevant.slice(0, 10).join(', ')}${relevant.length > 10 ? ', ...' : ''}`);
-      return new GLiNER(config, model, tokenizer as GlinerTokenizer, backend, { onWarning: warn });
+      return new GLiNER(config, model, tokenizer as GlinerTokenizer, backend, { onWarning: warn, tokenizerDir: source.tokenizerDir });
     } catch (e) {
       model.dispose();
       throw e;

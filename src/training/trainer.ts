@@ -63,6 +63,8 @@ export interface TrainableModel {
   config: GlinerConfig;
   model: GlinerModel;
   tokenizer: PredictTarget['tokenizer'] & StepContext['tokenizer'];
+  /** Where the tokenizer files came from (GLiNER.fromPretrained sets it): the default for `sourceDir`. */
+  tokenizerDir?: string | null;
 }
 
 export interface StepInfo {
@@ -229,9 +231,10 @@ export class Trainer {
     validateLossOptions(this.lossOptions);
 
     // read before any tensor is allocated, so a failure here leaks nothing
-    this.tokenizerFiles = options.tokenizerFiles ?? (options.sourceDir ? readTokenizerFiles(options.sourceDir) : null);
+    const sourceDir = options.sourceDir ?? model.tokenizerDir ?? undefined;
+    this.tokenizerFiles = options.tokenizerFiles ?? (sourceDir ? readTokenizerFiles(sourceDir) : null);
     if (options.outputDir && !this.tokenizerFiles) {
-      throw new TrainingError('checkpoints need the tokenizer files: pass sourceDir (the model folder) or tokenizerFiles');
+      throw new TrainingError('checkpoints need the tokenizer files: load the model with GLiNER.fromPretrained, or pass sourceDir (the model folder) or tokenizerFiles');
     }
 
     const groups = buildParamGroups(model.model, {
