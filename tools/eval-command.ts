@@ -30,7 +30,7 @@ Options:
   -h, --help           show this help
 
 Example:
-  gliner-tf eval --model runs/ft/final --data dev.jsonl --threshold 0.5`;
+  gliner-tf eval --model fixtures/models/demo --data fixtures/data/synthetic-dev.jsonl --threshold 0.5`;
 
 function pct(x: number): string {
   return `${(100 * x).toFixed(2)}`.padStart(6);

@@ -68,8 +68,9 @@ Other:
 Ctrl-C stops after the current update and saves a checkpoint; --resume auto continues it.
 
 Example:
-  gliner-tf train --model gliner_small-v2.1 --data train.jsonl --eval-data dev.jsonl \\
-    --output runs/ft --steps 2000 --batch-size 8 --lr-encoder 1e-5 --lr-others 5e-5`;
+  gliner-tf train --model fixtures/models/demo --data fixtures/data/synthetic-train.jsonl \\
+    --eval-data fixtures/data/synthetic-dev.jsonl --output runs/demo-ft --steps 20 --eval-every 10 \\
+    --lr-encoder 3e-3 --lr-others 5e-3`;
 
 const OPTIONS: Options = {
   data: { type: 'string' },
