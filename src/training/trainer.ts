@@ -24,7 +24,7 @@ import * as path from 'path';
 import { GlinerConfig } from '../config';
 import { GlinerModel } from '../model';
 import { readModelWeights } from '../io/model-dir';
-import { ProgressBar, ProgressStream } from '../util/progress';
+import { ProgressBar, ProgressStream, formatDuration } from '../util/progress';
 import { BatchPlanner, BatchPosition, PreparedBatch, Rng, TrainingExample, deriveSeed } from './data';
 import { LossOptions, validateLossOptions } from './loss';
 import { StepContext, StepResult, lossAndGrads } from './step';
@@ -178,6 +178,8 @@ export class Trainer {
   private evalHistory: EvalRecord[] = [];
   private skipped = 0;
   private stopRequested = false;
+  private firstStepOfRun = 0;
+  private zeroF1Warned = false;
   private running = false;
   private disposed = false;
 
@@ -316,6 +318,7 @@ export class Trainer {
     this.running = true;
     this.stopRequested = false;
     const started = Date.now();
+    this.firstStepOfRun = this.globalStepValue;
     const cfg = this.config;
     const out = this.options.outputDir;
     if (out) {
@@ -343,6 +346,7 @@ export class Trainer {
         bar.update(1);
         if (step % cfg.loggingSteps === 0 || step === this.totalSteps) {
           this.logTrain(window, step);
+          if (this.options.progress && !bar.enabled) this.plainLogLine(window, step, started);
           window.length = 0;
         }
         if (this.options.onStep) await this.options.onStep(info);
@@ -569,6 +573,7 @@ export class Trainer {
       this.bestCheckpoint = null; // set when this step's checkpoint is written
     }
     this.evalHistory.push({ step, precision: metrics.precision, recall: metrics.recall, f1: metrics.f1 });
+    this.warnIfF1StaysZero();
     this.appendMetrics({
       type: 'eval',
       step,
@@ -580,6 +585,37 @@ export class Trainer {
     });
     if (this.options.onEval) await this.options.onEval({ step, metrics, isBest });
     return metrics;
+  }
+
+  /**
+   * Where no bar can be drawn (stderr is a file or a pipe), one plain line per logging step:
+   * "step 20/200 loss 0.4123 lr encoder 1.00e-5 others 3.00e-5 12.3 ex/s ETA 1m20s".
+   */
+  private plainLogLine(window: StepInfo[], step: number, startedMs: number): void {
+    const stream = typeof this.options.progress === 'object' ? this.options.progress : process.stderr;
+    const ok = window.filter((w) => !w.skipped);
+    const loss = ok.length ? ok.reduce((a, w) => a + w.loss, 0) / ok.length : NaN;
+    const last = window[window.length - 1];
+    const exPerS = window.reduce((a, w) => a + w.examples, 0) / Math.max(window.reduce((a, w) => a + w.seconds, 0), 1e-6);
+    const done = step - this.firstStepOfRun;
+    const elapsed = (Date.now() - startedMs) / 1000;
+    const eta = done > 0 ? formatDuration((elapsed / done) * (this.totalSteps - step)) : '?';
+    const lr = Object.entries(last.lr).map(([g, v]) => `${g} ${v.toExponential(2)}`).join(' ');
+    stream.write(`step ${step}/${this.totalSteps} loss ${fmt(loss)} lr ${lr} ${exPerS.toFixed(1)} ex/s ETA ${eta}\n`);
+  }
+
+  /** Two evaluations in a row at F1 0 mostly mean learning rates far too low for the model (or labels it never sees). */
+  private warnIfF1StaysZero(): void {
+    const h = this.evalHistory;
+    if (this.zeroF1Warned || h.length < 2 || h.some((e) => e.f1 > 0)) return;
+    this.zeroF1Warned = true;
+    const cfg = this.config;
+    this.warn(
+      `eval F1 has stayed 0.00 for ${h.length} evaluations (step ${h[h.length - 1].step}). ` +
+        `With lr_encoder ${cfg.lrEncoder} / lr_others ${cfg.lrOthers} (upstream's defaults, made for pretrained gliner_small and up) a small or ` +
+        `randomly initialised model barely moves: try --lr-encoder 3e-3 --lr-others 5e-3 (how fixtures/models/demo was trained), ` +
+        `more steps, or check that the evaluation labels are the training labels (metrics.jsonl has the per-label scores).`,
+    );
   }
 
   private logTrain(window: StepInfo[], step: number): void {
