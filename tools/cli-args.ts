@@ -12,6 +12,17 @@ export const EXIT_USAGE = 2;
 
 export class UsageError extends Error {}
 
+/** 130 (128 + SIGINT), as shells report a Ctrl-C. */
+export const EXIT_INTERRUPTED = 130;
+
+/** The command stopped on Ctrl-C after saving its work: exit with EXIT_INTERRUPTED, no message. */
+export class InterruptedExit extends Error {
+  constructor() {
+    super('interrupted');
+    this.name = 'InterruptedExit';
+  }
+}
+
 export type Options = NonNullable<ParseArgsConfig['options']>;
 
 export function parseCommand(argv: string[], options: Options): Record<string, string | boolean | undefined> {

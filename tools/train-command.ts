@@ -13,7 +13,7 @@ import { Trainer } from '../src/training/trainer';
 import { formatMetrics } from '../src/training/evaluate';
 import { FileSet, latestCheckpoint } from '../src/training/checkpoint';
 import { createFreshModel, freshModelOptionsFromKeys } from '../src/training/fresh-model';
-import { Options, UsageError, numberOption, parseCommand } from './cli-args';
+import { InterruptedExit, Options, UsageError, numberOption, parseCommand } from './cli-args';
 
 export const TRAIN_HELP = `Usage: gliner-tf train --data FILE (--model DIR | --from-encoder DIR) --output DIR [options]
 
@@ -65,7 +65,7 @@ Other:
   --json                 print the final summary as JSON on standard output
   -h, --help             show this help
 
-Ctrl-C stops after the current update and saves a checkpoint; --resume auto continues it.
+Ctrl-C stops after the current update, saves a checkpoint and exits with 130; --resume auto continues it.
 
 Example:
   gliner-tf train --model fixtures/models/demo --data fixtures/data/synthetic-train.jsonl \\
@@ -206,7 +206,14 @@ export async function runTrain(argv: string[], out: NodeJS.WritableStream = proc
       else log(`no checkpoint in ${outputDir}: starting from the beginning`);
     } else {
       resumeDir = values.resume;
-      if (!fs.existsSync(resumeDir)) throw new Error(`${resumeDir}: no such checkpoint folder`);
+      if (!fs.existsSync(resumeDir)) {
+        const word = /^(last|latest|newest|true|yes)$/i.test(resumeDir);
+        throw new UsageError(
+          word
+            ? `--resume ${resumeDir}: use --resume auto for the latest checkpoint in --output (${outputDir}), or name a checkpoint folder (${path.join(outputDir, 'checkpoint-N')})`
+            : `--resume ${resumeDir}: no such checkpoint folder (--resume auto takes the latest one in --output)`,
+        );
+      }
     }
   }
   if (!resumeDir && !modelDir && !encoderDir) throw new UsageError('give --model DIR (or prev_path in --config) or --from-encoder DIR');
@@ -241,8 +248,10 @@ export async function runTrain(argv: string[], out: NodeJS.WritableStream = proc
   }
 
   let trainer: Trainer | undefined;
+  let interrupted = false;
   const onSigint = () => {
     if (!trainer) process.exit(130);
+    interrupted = true;
     warn('interrupted: finishing the current update and saving a checkpoint (Ctrl-C again to quit now)');
     trainer.stop();
     process.once('SIGINT', () => process.exit(130));
@@ -291,6 +300,10 @@ export async function runTrain(argv: string[], out: NodeJS.WritableStream = proc
         result.finalModelDir ? `final model: ${result.finalModelDir}` : null,
       ];
       out.write(lines.filter((l) => l !== null).join('\n') + '\n');
+    }
+    if (interrupted && result.stopped) {
+      warn(`saved ${result.lastCheckpoint ?? 'nothing'}; continue with --resume auto --output ${outputDir}`);
+      throw new InterruptedExit();
     }
   } finally {
     process.removeListener('SIGINT', onSigint);

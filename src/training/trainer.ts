@@ -276,6 +276,21 @@ export class Trainer {
     this.checkAlive();
     if (this.running) throw new TrainingError('cannot resume while training');
     const state = readTrainerState(dir);
+    // before anything is loaded: a resume continues the same data order, which other data cannot have
+    const saved = state.planner;
+    if (saved && saved.numExamples !== this.planner.state().numExamples) {
+      throw new TrainingError(
+        `${dir} was trained on ${saved.numExamples} examples but this training data has ${this.planner.state().numExamples}: ` +
+          `a resume continues the same data order, so it needs the same data (same file, same --skip-bad). ` +
+          `To train further on other data, start a new run from the checkpoint's weights: --model ${dir} without --resume.`,
+      );
+    }
+    if (saved && saved.batchSize !== this.config.trainBatchSize) {
+      throw new TrainingError(
+        `${dir} was trained with batch size ${saved.batchSize}, this run asks for ${this.config.trainBatchSize}: resume with --batch-size ${saved.batchSize}, ` +
+          `or start a new run from the checkpoint's weights: --model ${dir} without --resume.`,
+      );
+    }
     const { file, weights } = await readModelWeights(dir);
     this.target.model.loadWeights(weights, file);
     const opt = readOptimizerState(dir);
