@@ -10,7 +10,7 @@ const config: Config = {
   setupFiles: ['<rootDir>/test/helpers/fast-check-seed.ts'],
   reporters: ['default', '<rootDir>/test/helpers/summary-reporter.js'],
   transform: {
-    '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json', isolatedModules: true }],
+    '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.jest.json' }],
   },
 };
 

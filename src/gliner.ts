@@ -147,6 +147,8 @@ export class ModelDisposedError extends Error {
 }
 
 export class GLiNER {
+  /** The folder the tokenizer files were read from (fromPretrained), so a Trainer can copy them into checkpoints. */
+  readonly tokenizerDir: string | null;
   private disposed = false;
   /** batchPredictEntities calls running; the weights are freed when the last one ends. */
   private inFlight = 0;
@@ -158,9 +160,10 @@ export class GLiNER {
     readonly model: GlinerModel,
     readonly tokenizer: GlinerTokenizer,
     readonly backend: BackendInfo | null,
-    options: { onWarning?: (message: string) => void } = {},
+    options: { onWarning?: (message: string) => void; tokenizerDir?: string } = {},
   ) {
     this.warn = options.onWarning ?? ((m) => console.warn(`gliner-tf: ${m}`));
+    this.tokenizerDir = options.tokenizerDir ?? null;
     const entId = tokenizer.tokenToId(config.entToken);
     const sepId = tokenizer.tokenToId(config.sepToken);
     if (entId === undefined || sepId === undefined) {
@@ -191,7 +194,7 @@ export class GLiNER {
       const { unexpected } = model.loadWeights(weights, file);
       const relevant = unexpected.filter((k) => !k.endsWith('position_ids'));
       if (relevant.length) warn(`${file}: ${relevant.length} unused tensors: ${relevant.slice(0, 10).join(', ')}${relevant.length > 10 ? ', ...' : ''}`);
-      return new GLiNER(config, model, tokenizer as GlinerTokenizer, backend, { onWarning: warn });
+      return new GLiNER(config, model, tokenizer as GlinerTokenizer, backend, { onWarning: warn, tokenizerDir: source.tokenizerDir });
     } catch (e) {
       model.dispose();
       throw e;

@@ -217,6 +217,8 @@ describe('reading training files', () => {
         { start: 8, end: 9, label: 'city' },
       ],
       negatives: ['date'],
+      // every type asked about, answered or not: evaluation prompts these
+      askedTypes: ['Person', 'date', 'city'],
     });
     const [lower] = await collect(file, { lowercaseLabels: true });
     expect(lower.spans.map((s) => s.label)).toEqual(['person', 'person', 'person', 'city', 'city']);

@@ -3,6 +3,7 @@
  * with usage errors that name the option, and exit codes scripts can rely on.
  */
 import { parseArgs, ParseArgsConfig } from 'util';
+import { didYouMean } from '../src/training/train-config';
 
 /** 0 success, 1 the work failed (bad file, bad model...), 2 the command line was wrong. */
 export const EXIT_OK = 0;
@@ -10,6 +11,17 @@ export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
 
 export class UsageError extends Error {}
+
+/** 130 (128 + SIGINT), as shells report a Ctrl-C. */
+export const EXIT_INTERRUPTED = 130;
+
+/** The command stopped on Ctrl-C after saving its work: exit with EXIT_INTERRUPTED, no message. */
+export class InterruptedExit extends Error {
+  constructor() {
+    super('interrupted');
+    this.name = 'InterruptedExit';
+  }
+}
 
 export type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -20,8 +32,28 @@ export function parseCommand(argv: string[], options: Options): Record<string, s
     return values as Record<string, string | boolean | undefined>;
   } catch (e) {
     if (e instanceof UsageError) throw e;
-    throw new UsageError((e as Error).message.replace(/\. To specify a positional argument.*$/, ''));
+    const message = (e as Error).message.replace(/\. To specify a positional argument.*$/, '');
+    const unknown = /^Unknown option '(--?[^']+)'/.exec(message);
+    if (unknown) {
+      const hint = suggestOption(unknown[1], options);
+      throw new UsageError(`unknown option '${unknown[1]}'${hint ? ` (did you mean '${hint}'?)` : ''}`);
+    }
+    throw new UsageError(message);
   }
+}
+
+/** The known flag closest to `flag` ('--label' -> '--labels'), or undefined. */
+export function suggestOption(flag: string, options: Options): string | undefined {
+  const name = flag.replace(/^--?/, '').split('=')[0];
+  const names = Object.keys(options);
+  const byNormal = new Map(names.map((n) => [n.toLowerCase().replace(/-/g, '_'), n]));
+  const hit = didYouMean(name, [...byNormal.keys()]);
+  return hit === undefined ? undefined : `--${byNormal.get(hit)}`;
+}
+
+/** The known command closest to `word` ('predcit' -> 'predict'), or undefined. */
+export function suggestCommand(word: string, commands: readonly string[]): string | undefined {
+  return didYouMean(word, commands);
 }
 
 export function numberOption(values: Record<string, unknown>, name: string, fallback: number, check: (v: number) => boolean, what: string): number {

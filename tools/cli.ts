@@ -5,7 +5,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError } from './cli-args';
+import { EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, InterruptedExit, UsageError, suggestCommand } from './cli-args';
 import { runPredict } from './predict-command';
 import { runTrain } from './train-command';
 import { runEval } from './eval-command';
@@ -64,13 +64,15 @@ export async function main(argv: string[]): Promise<number> {
   }
   const cmd = COMMANDS[command];
   if (!cmd) {
-    process.stderr.write(`gliner-tf: unknown command '${command}'\n\n${MAIN_HELP}\n`);
+    const hint = suggestCommand(command, Object.keys(COMMANDS));
+    process.stderr.write(`gliner-tf: unknown command '${command}'${hint ? ` (did you mean '${hint}'?)` : ''}\n\n${MAIN_HELP}\n`);
     return EXIT_USAGE;
   }
   try {
     await cmd.run(rest);
     return EXIT_OK;
   } catch (e) {
+    if (e instanceof InterruptedExit) return EXIT_INTERRUPTED;
     if (e instanceof UsageError) {
       process.stderr.write(`gliner-tf ${command}: ${e.message}\nRun 'gliner-tf ${command} --help' for usage.\n`);
       return EXIT_USAGE;

@@ -5,14 +5,16 @@
 import * as fs from 'fs';
 import { GLiNER } from '../src/gliner';
 import { BackendPreference } from '../src/backend';
-import { readTrainingFile } from '../src/training/data';
+import { describeRoutineSkips, readTrainingFile } from '../src/training/data';
 import { EvalMetrics, evaluateExamples } from '../src/training/evaluate';
 import { UsageError, numberOption, parseCommand, requireOption } from './cli-args';
 
 export const EVAL_HELP = `Usage: gliner-tf eval --model DIR --data FILE [options]
 
 Score a GLiNER model on annotated data (GLiNER JSON/JSONL, Pile-NER or NuNER files).
-A prediction counts when its words and label match a gold entity exactly.
+A prediction counts when its words and label match a gold entity exactly. Per-type files
+(one record per text and entity type, as Universal-NER's CrossNER / MIT files) are merged by
+text: each text is prompted with the types its records asked about and scored once.
 
 Options:
   --model DIR          GLiNER model folder                                         [required]
@@ -22,12 +24,13 @@ Options:
   --nested             allow nested predictions (default: flat)
   --batch-size N       texts per forward pass                                      [default: 8]
   --skip-bad           skip malformed records instead of failing
+  --strict             fail on NuNER rows with an empty output (default: skipped and counted)
   --backend NAME       auto | tensorflow | wasm | cpu                              [default: auto]
   --json               print the metrics as JSON
   -h, --help           show this help
 
 Example:
-  gliner-tf eval --model runs/ft/final --data dev.jsonl --threshold 0.5`;
+  gliner-tf eval --model fixtures/models/demo --data fixtures/data/synthetic-dev.jsonl --threshold 0.5`;
 
 function pct(x: number): string {
   return `${(100 * x).toFixed(2)}`.padStart(6);
@@ -52,6 +55,7 @@ export async function runEval(argv: string[], out: NodeJS.WritableStream = proce
     nested: { type: 'boolean' },
     'batch-size': { type: 'string' },
     'skip-bad': { type: 'boolean' },
+    strict: { type: 'boolean' },
     backend: { type: 'string' },
     json: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
@@ -72,9 +76,11 @@ export async function runEval(argv: string[], out: NodeJS.WritableStream = proce
   const backend = (values.backend ?? 'auto') as BackendPreference;
   if (!['auto', 'tensorflow', 'wasm', 'cpu'].includes(backend)) throw new UsageError(`--backend must be auto, tensorflow, wasm or cpu, got '${backend}'`);
   if (!fs.existsSync(dataFile)) throw new Error(`${dataFile}: no such file`);
-  const data = await readTrainingFile(dataFile, { skipBad: Boolean(values['skip-bad']) });
+  const data = await readTrainingFile(dataFile, { skipBad: Boolean(values['skip-bad']), strict: Boolean(values.strict) });
   if (data.examples.length === 0) throw new Error(`${dataFile}: no examples`);
   if (data.skipped) process.stderr.write(`gliner-tf eval: skipped ${data.skipped} bad record(s)\n`);
+  const routine = describeRoutineSkips(data.routineSkips);
+  if (routine) process.stderr.write(`gliner-tf eval: ${data.examples.length} examples, ${routine}; --strict makes them errors\n`);
 
   const model = await GLiNER.fromPretrained(modelDir, { backend, onWarning: (m) => process.stderr.write(`gliner-tf eval: ${m}\n`) });
   try {
@@ -89,12 +95,14 @@ export async function runEval(argv: string[], out: NodeJS.WritableStream = proce
           fp: m.fp,
           fn: m.fn,
           examples: m.numExamples,
+          records: m.numRecords ?? m.numExamples,
           threshold,
           per_label: m.perLabel,
         }) + '\n',
       );
     } else {
-      out.write(`${m.numExamples} examples, threshold ${threshold}\n${formatMetricsTable(m)}\n`);
+      const merged = m.numRecords !== undefined && m.numRecords !== m.numExamples ? ` (${m.numRecords} per-type records merged by text)` : '';
+      out.write(`${m.numExamples} examples${merged}, threshold ${threshold}\n${formatMetricsTable(m)}\n`);
     }
   } finally {
     model.dispose();

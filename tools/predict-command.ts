@@ -50,7 +50,8 @@ Output (jsonl): one JSON line per input text: {"text": ..., "entities": [{"start
 "label", "score"}]} with start/end as character offsets (UTF-16, end exclusive) into the text.
 
 Example:
-  gliner-tf predict --model fixtures/models/tiny --labels person,city --text "Alice moved to Paris."`;
+  gliner-tf predict --model fixtures/models/demo --labels person,organization,city,date \\
+    --text "Kalo Dorvasel joined Tavosel Labs in Mirenburg on 4 May 2021."`;
 
 interface InputRecord {
   text: string;

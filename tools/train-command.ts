@@ -6,14 +6,14 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { GLiNER } from '../src/gliner';
 import { BackendPreference } from '../src/backend';
-import { TrainingExample, readTrainingFile } from '../src/training/data';
+import { TrainingExample, describeRoutineSkips, readTrainingFile } from '../src/training/data';
 import { TrainConfig, TrainConfigError, TrainConfigInput, readTrainConfigFile, resolveTrainConfig } from '../src/training/train-config';
 import { SCHEDULER_TYPES } from '../src/training/schedule';
 import { Trainer } from '../src/training/trainer';
 import { formatMetrics } from '../src/training/evaluate';
 import { FileSet, latestCheckpoint } from '../src/training/checkpoint';
 import { createFreshModel, freshModelOptionsFromKeys } from '../src/training/fresh-model';
-import { Options, UsageError, numberOption, parseCommand } from './cli-args';
+import { InterruptedExit, Options, UsageError, numberOption, parseCommand } from './cli-args';
 
 export const TRAIN_HELP = `Usage: gliner-tf train --data FILE (--model DIR | --from-encoder DIR) --output DIR [options]
 
@@ -58,16 +58,19 @@ Evaluation and checkpoints:
 
 Other:
   --skip-bad             skip malformed data records (counted) instead of failing
+  --strict               fail on rows real data has routinely and that are skipped (counted)
+                         by default: NuNER rows with an empty output
   --backend NAME         auto | tensorflow | wasm | cpu                        [default: auto]
   --quiet                no progress bar or evaluation lines
   --json                 print the final summary as JSON on standard output
   -h, --help             show this help
 
-Ctrl-C stops after the current update and saves a checkpoint; --resume auto continues it.
+Ctrl-C stops after the current update, saves a checkpoint and exits with 130; --resume auto continues it.
 
 Example:
-  gliner-tf train --model gliner_small-v2.1 --data train.jsonl --eval-data dev.jsonl \\
-    --output runs/ft --steps 2000 --batch-size 8 --lr-encoder 1e-5 --lr-others 5e-5`;
+  gliner-tf train --model fixtures/models/demo --data fixtures/data/synthetic-train.jsonl \\
+    --eval-data fixtures/data/synthetic-dev.jsonl --output runs/demo-ft --steps 20 --eval-every 10 \\
+    --lr-encoder 3e-3 --lr-others 5e-3`;
 
 const OPTIONS: Options = {
   data: { type: 'string' },
@@ -98,6 +101,7 @@ const OPTIONS: Options = {
   'save-total-limit': { type: 'string' },
   threshold: { type: 'string' },
   'skip-bad': { type: 'boolean' },
+  strict: { type: 'boolean' },
   backend: { type: 'string' },
   quiet: { type: 'boolean' },
   json: { type: 'boolean' },
@@ -149,14 +153,22 @@ export function flagsToConfig(values: Values): TrainConfigInput {
   return out;
 }
 
-async function readData(file: string, skipBad: boolean, what: string, log: (m: string) => void, reservedTokens?: readonly string[]): Promise<TrainingExample[]> {
+async function readData(
+  file: string,
+  skipBad: boolean,
+  strict: boolean,
+  what: string,
+  log: (m: string) => void,
+  reservedTokens?: readonly string[],
+): Promise<TrainingExample[]> {
   if (!fs.existsSync(file)) throw new Error(`${file}: no such file`);
-  const r = await readTrainingFile(file, { skipBad, reservedTokens });
+  const r = await readTrainingFile(file, { skipBad, strict, reservedTokens });
   if (r.skipped) {
     log(`${what}: skipped ${r.skipped} bad record(s); first: ${r.errors[0]?.message ?? '?'}`);
   }
   if (r.examples.length === 0) throw new Error(`${file}: no examples`);
-  log(`${what}: ${r.examples.length} examples from ${file} (${r.format.schema}, ${r.format.container}${r.format.gzip ? ', gzip' : ''})`);
+  const routine = describeRoutineSkips(r.routineSkips);
+  log(`${what}: ${r.examples.length} examples from ${file} (${r.format.schema}, ${r.format.container}${r.format.gzip ? ', gzip' : ''})${routine ? `, ${routine}; --strict makes them errors` : ''}`);
   return r.examples;
 }
 
@@ -201,12 +213,20 @@ export async function runTrain(argv: string[], out: NodeJS.WritableStream = proc
       else log(`no checkpoint in ${outputDir}: starting from the beginning`);
     } else {
       resumeDir = values.resume;
-      if (!fs.existsSync(resumeDir)) throw new Error(`${resumeDir}: no such checkpoint folder`);
+      if (!fs.existsSync(resumeDir)) {
+        const word = /^(last|latest|newest|true|yes)$/i.test(resumeDir);
+        throw new UsageError(
+          word
+            ? `--resume ${resumeDir}: use --resume auto for the latest checkpoint in --output (${outputDir}), or name a checkpoint folder (${path.join(outputDir, 'checkpoint-N')})`
+            : `--resume ${resumeDir}: no such checkpoint folder (--resume auto takes the latest one in --output)`,
+        );
+      }
     }
   }
   if (!resumeDir && !modelDir && !encoderDir) throw new UsageError('give --model DIR (or prev_path in --config) or --from-encoder DIR');
 
   for (const f of [dataFile, evalFile]) if (f && !fs.existsSync(f)) throw new Error(`${f}: no such file`);
+  const strict = Boolean(values.strict);
 
   let gliner: GLiNER;
   let tokenizerFiles: FileSet | undefined;
@@ -238,16 +258,18 @@ export async function runTrain(argv: string[], out: NodeJS.WritableStream = proc
   let dev: TrainingExample[] | undefined;
   try {
     const reserved = gliner.reservedLabelTokens();
-    train = await readData(dataFile, Boolean(values['skip-bad']), 'training data', log, reserved);
-    dev = evalFile ? await readData(evalFile, Boolean(values['skip-bad']), 'evaluation data', log, reserved) : undefined;
+    train = await readData(dataFile, Boolean(values['skip-bad']), strict, 'training data', log, reserved);
+    dev = evalFile ? await readData(evalFile, Boolean(values['skip-bad']), strict, 'evaluation data', log, reserved) : undefined;
   } catch (e) {
     gliner.dispose();
     throw e;
   }
 
   let trainer: Trainer | undefined;
+  let interrupted = false;
   const onSigint = () => {
     if (!trainer) process.exit(130);
+    interrupted = true;
     warn('interrupted: finishing the current update and saving a checkpoint (Ctrl-C again to quit now)');
     trainer.stop();
     process.once('SIGINT', () => process.exit(130));
@@ -299,6 +321,10 @@ export async function runTrain(argv: string[], out: NodeJS.WritableStream = proc
         result.finalModelDir ? `final model: ${result.finalModelDir}` : null,
       ];
       out.write(lines.filter((l) => l !== null).join('\n') + '\n');
+    }
+    if (interrupted && result.stopped) {
+      warn(`saved ${result.lastCheckpoint ?? 'nothing'}; continue with --resume auto --output ${outputDir}`);
+      throw new InterruptedExit();
     }
   } finally {
     process.removeListener('SIGINT', onSigint);

@@ -7,6 +7,14 @@
  *
  * Micro precision / recall / F1 over all spans, plus the same per label. Gold spans the model
  * cannot see (past max_len words) stay in the gold set, so they count as misses, as upstream.
+ *
+ * Per-type files (Universal-NER's CrossNER / MIT files: one record per (text, entity type), each
+ * carrying the gold spans of its own type only) are merged: records that restrict their types
+ * (`ner_labels`, or the questions of a Pile-NER conversation) and share the same words become one
+ * text, prompted with the union of their types and scored against the union of their spans. So a
+ * per-type file scores exactly as the same content written one record per text, and each text
+ * costs one forward pass instead of one per type. Records without a restricted type set are
+ * scored as they are, against every type of the evaluation set.
  */
 import { GlinerConfig } from '../config';
 import { GlinerModel } from '../model';
@@ -50,7 +58,10 @@ export interface LabelMetrics {
 
 export interface EvalMetrics extends LabelMetrics {
   perLabel: Record<string, LabelMetrics>;
+  /** Texts scored (after merging per-type records of the same text). */
   numExamples: number;
+  /** Records read (before merging); equals numExamples when nothing was merged. */
+  numRecords?: number;
   labels: string[];
 }
 
@@ -70,35 +81,41 @@ export function prf(tp: number, fp: number, fn: number): LabelMetrics {
 }
 
 /**
- * Spans predicted for pre-split texts (word lists), with the same labels for every text.
- * Texts are cut to the model's max_len words; batches group texts of similar length.
+ * Spans predicted for pre-split texts (word lists), with the same labels for every text or one
+ * label list per text. Texts are cut to the model's max_len words; batches group texts of
+ * similar length.
  */
 export async function predictWordSpans(
   target: PredictTarget,
   texts: readonly (readonly string[])[],
-  labels: readonly string[],
+  labels: readonly string[] | readonly (readonly string[])[],
   options: EvalOptions = {},
 ): Promise<PredictedSpan[][]> {
   const cfg = target.config;
   const threshold = options.threshold ?? 0.5;
   const batchSize = options.batchSize ?? 8;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`batchSize must be a positive integer, got ${batchSize}`);
-  const classes = uniqueLabels(labels);
-  if (classes.length === 0) throw new Error('evaluation needs at least one entity label');
+  const perText = labels.length > 0 && Array.isArray(labels[0]);
+  if (perText && labels.length !== texts.length) throw new Error(`predictWordSpans: ${texts.length} texts but ${labels.length} label lists`);
+  const shared = perText ? null : uniqueLabels(labels as readonly string[]);
+  const classesOf = (i: number) => shared ?? uniqueLabels((labels as readonly (readonly string[])[])[i]);
   const classTokenId = target.tokenizer.tokenToId(cfg.entToken);
   if (classTokenId === undefined) throw new Error(`the tokenizer has no '${cfg.entToken}' token`);
   const out: PredictedSpan[][] = texts.map(() => []);
-  const order = texts.map((t, i) => ({ i, words: t.slice(0, cfg.maxLen) })).filter((t) => t.words.length > 0);
-  order.sort((a, b) => a.words.length - b.words.length);
+  if (shared !== null && shared.length === 0) throw new Error('evaluation needs at least one entity label');
+  // a text prompted with no type (e.g. `ner_labels: []`) has nothing to predict
+  const order = texts.map((t, i) => ({ i, words: t.slice(0, cfg.maxLen), classes: classesOf(i) })).filter((t) => t.words.length > 0 && t.classes.length > 0);
+  // similar lengths and label counts together: padding costs a forward pass its full width
+  order.sort((a, b) => a.words.length - b.words.length || a.classes.length - b.classes.length);
   for (let k = 0; k < order.length; k += batchSize) {
     const chunk = order.slice(k, k + batchSize);
-    const logits = await spanLogits(target, classTokenId, chunk.map((c) => ({ words: c.words, labels: classes })));
+    const logits = await spanLogits(target, classTokenId, chunk.map((c) => ({ words: c.words, labels: c.classes })));
     chunk.forEach((c, b) => {
       const decoder = DECODERS[logits.output];
-      const decode = { threshold, flatNer: options.flatNer ?? true, multiLabel: options.multiLabel ?? false, validClasses: classes.length };
+      const decode = { threshold, flatNer: options.flatNer ?? true, multiLabel: options.multiLabel ?? false, validClasses: c.classes.length };
       const candidates = decoder.candidates(logits.row(b), logits.dims, c.words.length, decode);
       const spans = decoder.select(candidates, c.words.length, logits.dims.maxWidth, decode);
-      out[c.i] = spans.map((s) => ({ start: s.start, end: s.end, label: classes[s.classIndex], score: s.score }));
+      out[c.i] = spans.map((s) => ({ start: s.start, end: s.end, label: c.classes[s.classIndex], score: s.score }));
     });
   }
   return out;
@@ -147,26 +164,79 @@ export function datasetLabels(examples: readonly TrainingExample[]): string[] {
   for (const ex of examples) {
     for (const s of ex.spans) set.add(s.label);
     for (const l of ex.labels ?? []) set.add(l);
+    for (const l of ex.askedTypes ?? []) set.add(l);
   }
   return [...set].sort();
 }
 
-/** Predict on `examples` and score against their gold spans. */
+/** One text to score: its words, gold spans and the types to prompt (null: every type of the set). */
+export interface EvalItem {
+  tokens: readonly string[];
+  spans: readonly { start: number; end: number; label: string }[];
+  types: string[] | null;
+}
+
+/** The types a record restricts itself to: `ner_labels`, else the questions it asked, else null. */
+function recordTypes(ex: TrainingExample): string[] | null {
+  return ex.labels ?? ex.askedTypes ?? null;
+}
+
+/**
+ * Evaluation items from records: records with their own type set that share the same words are
+ * merged (union of types, union of spans, first-seen order); the others stay as they are.
+ */
+export function mergeEvalRecords(examples: readonly TrainingExample[]): EvalItem[] {
+  const items: EvalItem[] = [];
+  const byText = new Map<string, { item: EvalItem; seen: Set<string> }>();
+  const spanKey = (s: { start: number; end: number; label: string }) => `${s.start}\u0000${s.end}\u0000${s.label}`;
+  for (const ex of examples) {
+    const types = recordTypes(ex);
+    if (types === null) {
+      items.push({ tokens: ex.tokens, spans: ex.spans, types: null });
+      continue;
+    }
+    const key = ex.tokens.join('\u0001');
+    const group = byText.get(key);
+    if (group === undefined) {
+      const item: EvalItem = { tokens: ex.tokens, spans: [...ex.spans], types: uniqueLabels([...types, ...ex.spans.map((s) => s.label)]) };
+      items.push(item);
+      byText.set(key, { item, seen: new Set(ex.spans.map(spanKey)) });
+      continue;
+    }
+    const { item, seen } = group;
+    item.types = uniqueLabels([...item.types!, ...types, ...ex.spans.map((s) => s.label)]);
+    for (const s of ex.spans) {
+      if (seen.has(spanKey(s))) continue;
+      seen.add(spanKey(s));
+      (item.spans as { start: number; end: number; label: string }[]).push(s);
+    }
+  }
+  return items;
+}
+
+/**
+ * Predict on `examples` and score against their gold spans. With `options.labels`, every text is
+ * prompted with exactly those types; otherwise each text with its own type set (see
+ * mergeEvalRecords), or every type of the set for records that have none.
+ */
 export async function evaluateExamples(target: PredictTarget, examples: readonly TrainingExample[], options: EvalOptions = {}): Promise<EvalMetrics> {
   if (examples.length === 0) throw new Error('evaluation set is empty');
   const labels = options.labels ? uniqueLabels(options.labels) : datasetLabels(examples);
   if (labels.length === 0) throw new Error('the evaluation set has no entity labels: give labels explicitly');
+  const items = mergeEvalRecords(examples);
+  const promptFor = (it: EvalItem) => (options.labels ? labels : (it.types ?? labels));
   const predicted = await predictWordSpans(
     target,
-    examples.map((e) => e.tokens),
-    labels,
+    items.map((e) => e.tokens),
+    items.map(promptFor),
     options,
   );
-  return scoreSpans(
-    examples.map((e) => e.spans),
+  const metrics = scoreSpans(
+    items.map((e) => e.spans),
     predicted,
     labels,
   );
+  return { ...metrics, numRecords: examples.length };
 }
 
 /** "P 91.20% R 88.00% F1 89.57%" */

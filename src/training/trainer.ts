@@ -26,7 +26,7 @@ import * as path from 'path';
 import { GlinerConfig } from '../config';
 import { GlinerModel } from '../model';
 import { readModelWeights } from '../io/model-dir';
-import { ProgressBar, ProgressStream } from '../util/progress';
+import { ProgressBar, ProgressStream, formatDuration } from '../util/progress';
 import { BatchPlanner, BatchPosition, PreparedBatch, Rng, TrainingExample, deriveSeed } from './data';
 import { LossOptions, validateLossOptions } from './loss';
 import { StepContext, StepResult, lossAndGrads } from './step';
@@ -65,6 +65,8 @@ export interface TrainableModel {
   config: GlinerConfig;
   model: GlinerModel;
   tokenizer: PredictTarget['tokenizer'] & StepContext['tokenizer'];
+  /** Where the tokenizer files came from (GLiNER.fromPretrained sets it): the default for `sourceDir`. */
+  tokenizerDir?: string | null;
 }
 
 export interface StepInfo {
@@ -186,6 +188,8 @@ export class Trainer {
   private evalHistory: EvalRecord[] = [];
   private skipped = 0;
   private stopRequested = false;
+  private firstStepOfRun = 0;
+  private zeroF1Warned = false;
   private running = false;
   private disposed = false;
 
@@ -240,9 +244,10 @@ export class Trainer {
     validateLossOptions(this.lossOptions);
 
     // read before any tensor is allocated, so a failure here leaks nothing
-    this.tokenizerFiles = options.tokenizerFiles ?? (options.sourceDir ? readTokenizerFiles(options.sourceDir) : null);
+    const sourceDir = options.sourceDir ?? model.tokenizerDir ?? undefined;
+    this.tokenizerFiles = options.tokenizerFiles ?? (sourceDir ? readTokenizerFiles(sourceDir) : null);
     if (options.outputDir && !this.tokenizerFiles) {
-      throw new TrainingError('checkpoints need the tokenizer files: pass sourceDir (the model folder) or tokenizerFiles');
+      throw new TrainingError('checkpoints need the tokenizer files: load the model with GLiNER.fromPretrained, or pass sourceDir (the model folder) or tokenizerFiles');
     }
 
     const groups = buildParamGroups(model.model, {
@@ -282,6 +287,21 @@ export class Trainer {
     this.checkAlive();
     if (this.running) throw new TrainingError('cannot resume while training');
     const state = readTrainerState(dir);
+    // before anything is loaded: a resume continues the same data order, which other data cannot have
+    const saved = state.planner;
+    if (saved && saved.numExamples !== this.planner.state().numExamples) {
+      throw new TrainingError(
+        `${dir} was trained on ${saved.numExamples} examples but this training data has ${this.planner.state().numExamples}: ` +
+          `a resume continues the same data order, so it needs the same data (same file, same --skip-bad). ` +
+          `To train further on other data, start a new run from the checkpoint's weights: --model ${dir} without --resume.`,
+      );
+    }
+    if (saved && saved.batchSize !== this.config.trainBatchSize) {
+      throw new TrainingError(
+        `${dir} was trained with batch size ${saved.batchSize}, this run asks for ${this.config.trainBatchSize}: resume with --batch-size ${saved.batchSize}, ` +
+          `or start a new run from the checkpoint's weights: --model ${dir} without --resume.`,
+      );
+    }
     const { file, weights } = await readModelWeights(dir);
     this.target.model.loadWeights(weights, file);
     const opt = readOptimizerState(dir);
@@ -289,7 +309,7 @@ export class Trainer {
     this.planner.restore(state.planner);
     this.globalStepValue = state.global_step;
     this.best = state.best_metric !== null && state.best_step !== null ? { f1: state.best_metric, step: state.best_step } : null;
-    this.bestCheckpoint = state.best_model_checkpoint;
+    this.bestCheckpoint = resolveStoredCheckpoint(state.best_model_checkpoint, this.options.outputDir ?? path.dirname(path.resolve(dir)));
     this.evalHistory = [...state.eval_history];
     this.skipped = state.skipped_batches;
     this.lastCheckpoint = dir;
@@ -324,6 +344,7 @@ export class Trainer {
     this.running = true;
     this.stopRequested = false;
     const started = Date.now();
+    this.firstStepOfRun = this.globalStepValue;
     const cfg = this.config;
     const out = this.options.outputDir;
     let lock: OutputLock | null = null;
@@ -359,6 +380,7 @@ export class Trainer {
         bar.update(1);
         if (step % cfg.loggingSteps === 0 || step === this.totalSteps) {
           this.logTrain(window, step);
+          if (this.options.progress && !bar.enabled) this.plainLogLine(window, step, started);
           window.length = 0;
         }
         if (this.options.onStep) await this.options.onStep(info);
@@ -586,6 +608,7 @@ export class Trainer {
       this.bestCheckpoint = null; // set when this step's checkpoint is written
     }
     this.evalHistory.push({ step, precision: metrics.precision, recall: metrics.recall, f1: metrics.f1 });
+    this.warnIfF1StaysZero();
     this.appendMetrics({
       type: 'eval',
       step,
@@ -597,6 +620,37 @@ export class Trainer {
     });
     if (this.options.onEval) await this.options.onEval({ step, metrics, isBest });
     return metrics;
+  }
+
+  /**
+   * Where no bar can be drawn (stderr is a file or a pipe), one plain line per logging step:
+   * "step 20/200 loss 0.4123 lr encoder 1.00e-5 others 3.00e-5 12.3 ex/s ETA 1m20s".
+   */
+  private plainLogLine(window: StepInfo[], step: number, startedMs: number): void {
+    const stream = typeof this.options.progress === 'object' ? this.options.progress : process.stderr;
+    const ok = window.filter((w) => !w.skipped);
+    const loss = ok.length ? ok.reduce((a, w) => a + w.loss, 0) / ok.length : NaN;
+    const last = window[window.length - 1];
+    const exPerS = window.reduce((a, w) => a + w.examples, 0) / Math.max(window.reduce((a, w) => a + w.seconds, 0), 1e-6);
+    const done = step - this.firstStepOfRun;
+    const elapsed = (Date.now() - startedMs) / 1000;
+    const eta = done > 0 ? formatDuration((elapsed / done) * (this.totalSteps - step)) : '?';
+    const lr = Object.entries(last.lr).map(([g, v]) => `${g} ${v.toExponential(2)}`).join(' ');
+    stream.write(`step ${step}/${this.totalSteps} loss ${fmt(loss)} lr ${lr} ${exPerS.toFixed(1)} ex/s ETA ${eta}\n`);
+  }
+
+  /** Two evaluations in a row at F1 0 mostly mean learning rates far too low for the model (or labels it never sees). */
+  private warnIfF1StaysZero(): void {
+    const h = this.evalHistory;
+    if (this.zeroF1Warned || h.length < 2 || h.some((e) => e.f1 > 0)) return;
+    this.zeroF1Warned = true;
+    const cfg = this.config;
+    this.warn(
+      `eval F1 has stayed 0.00 for ${h.length} evaluations (step ${h[h.length - 1].step}). ` +
+        `With lr_encoder ${cfg.lrEncoder} / lr_others ${cfg.lrOthers} (upstream's defaults, made for pretrained gliner_small and up) a small or ` +
+        `randomly initialised model barely moves: try --lr-encoder 3e-3 --lr-others 5e-3 (how fixtures/models/demo was trained), ` +
+        `more steps, or check that the evaluation labels are the training labels (metrics.jsonl has the per-label scores).`,
+    );
   }
 
   private logTrain(window: StepInfo[], step: number): void {
@@ -646,7 +700,8 @@ export class Trainer {
       planner: this.planner.state(),
       best_metric: this.best?.f1 ?? null,
       best_step: this.best?.step ?? null,
-      best_model_checkpoint: this.bestCheckpoint,
+      // relative to the run folder, so a moved run folder still knows its best checkpoint
+      best_model_checkpoint: this.bestCheckpoint === null ? null : path.relative(path.resolve(this.options.outputDir ?? '.'), path.resolve(this.bestCheckpoint)).split(path.sep).join('/'),
       eval_history: this.evalHistory,
       skipped_batches: this.skipped,
       train_config: trainConfigToJson(this.config),
@@ -677,6 +732,17 @@ export class Trainer {
   private checkAlive(): void {
     if (this.disposed) throw new TrainingError('this trainer has been disposed');
   }
+}
+
+/**
+ * The best checkpoint named in a trainer state, as a path from here. It is stored relative to the
+ * run folder; older states held the path as the run saw it (relative to its working directory, or
+ * absolute), so for those we take the folder of that name in the run folder: checkpoints always
+ * sit directly in it.
+ */
+export function resolveStoredCheckpoint(stored: string | null, runDir: string): string | null {
+  if (stored === null) return null;
+  return path.join(runDir, path.isAbsolute(stored) || stored.includes('/') || stored.includes(path.sep) ? path.basename(stored) : stored);
 }
 
 function fmt(x: number): string {

@@ -136,7 +136,8 @@ export class ProgressBar {
     }
     if (this.suffix) parts.push(this.suffix);
     const line = parts.join(' ');
-    const width = (this.stream.columns ?? 80) - 1; // writing the last column wraps on some terminals
+    // a terminal reporting 0 columns (some CI ptys) would otherwise get an empty line
+    const width = (this.stream.columns && this.stream.columns > 0 ? this.stream.columns : 80) - 1; // the last column wraps on some terminals
     return line.length > width ? line.slice(0, Math.max(0, width)) : line;
   }
 

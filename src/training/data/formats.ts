@@ -66,6 +66,12 @@ export interface TrainingExample {
   labels?: string[];
   /** `ner_negatives` (or `negative`): negative types used instead of in-batch sampling. */
   negatives?: string[];
+  /**
+   * The entity types the source record asked about, answered or not (a Pile-NER conversation's
+   * "What describes X" questions). Evaluation prompts these; training ignores it (upstream's
+   * Pile-NER script samples types from the batch).
+   */
+  askedTypes?: string[];
 }
 
 export type DataSchema = 'gliner' | 'pilener' | 'nuner';
@@ -91,6 +97,8 @@ export class RecordProblem extends Error {
   constructor(
     readonly key: string,
     readonly problem: string,
+    /** Set for problems that real data has routinely and readers skip by default (see reader.ts `strict`). */
+    readonly routine?: 'empty-output',
   ) {
     super(key ? `${key}: ${problem}` : problem);
     this.name = 'RecordProblem';
@@ -321,6 +329,7 @@ export function convertPileNerRecord(rec: unknown, opts: ConvertOptions = {}): T
   let pendingType: string | null = null;
   const answered: { type: string; mentions: string[] }[] = [];
   const negatives: string[] = [];
+  const asked: string[] = [];
   for (let k = 0; k < conv.length; k++) {
     const turn = conv[k];
     const key = `conversations[${k}]`;
@@ -344,6 +353,7 @@ export function convertPileNerRecord(rec: unknown, opts: ConvertOptions = {}): T
       } catch (e) {
         throw new RecordProblem(`${key}.value`, `answer is not a list of strings: ${(e as Error).message}`);
       }
+      asked.push(pendingType);
       if (mentions.length === 0) negatives.push(pendingType);
       else answered.push({ type: pendingType, mentions });
       pendingType = null;
@@ -360,6 +370,7 @@ export function convertPileNerRecord(rec: unknown, opts: ConvertOptions = {}): T
     for (const mention of mentions) addMention(spans, matcher, done, mention, type);
   }
   const ex: TrainingExample = { tokens, spans: spans.spans };
+  if (asked.length > 0) ex.askedTypes = dedupe(asked);
   if (opts.readNegatives !== false && negatives.length > 0) {
     // A type asked twice, once with mentions and once without, is not a negative.
     const positive = new Set(answered.map((a) => a.type));
@@ -376,6 +387,8 @@ export function convertNuNerRecord(rec: unknown, opts: ConvertOptions = {}): Tra
   if (typeof input !== 'string') throw new RecordProblem('input', `must be a string, got ${typeName(input)}`);
   const output = rec.output;
   let items: unknown[];
+  // About 2% of the published NuNER rows have an empty `output` cell; upstream's script drops them.
+  if (typeof output === 'string' && output.trim() === '') throw new RecordProblem('output', 'is empty', 'empty-output');
   if (typeof output === 'string') {
     try {
       items = parseStringList(output);

@@ -34,6 +34,14 @@ export interface DataFormat {
 }
 
 export interface ReadOptions extends ConvertOptions {
+  /**
+   * Treat routine problems of real data as errors. By default NuNER rows with an empty `output`
+   * (about 2% of the published dataset, dropped by upstream's script too) are skipped and counted
+   * in `ReadResult.routineSkips`; with `strict` they fail like any bad record.
+   */
+  strict?: boolean;
+  /** Called for every routine skip (without `strict`). */
+  onRoutineSkip?: (error: TrainingDataError) => void;
   /** Skip records that fail to parse or validate (they are counted) instead of throwing. */
   skipBad?: boolean;
   /** Called for every skipped record (only with `skipBad`). */
@@ -63,7 +71,19 @@ export interface ReadResult {
   errors: TrainingDataError[];
   /** Number of examples left out by `dropEmpty`. */
   droppedEmpty: number;
+  /** Rows skipped for routine problems (without `strict`): reason -> count and first location. */
+  routineSkips: Record<string, { count: number; first: TrainingDataError }>;
   format: DataFormat;
+}
+
+/** "21 rows skipped: 21 with an empty output (first: FILE row 17 (line 18))", or '' when none. */
+export function describeRoutineSkips(skips: ReadResult['routineSkips']): string {
+  const entries = Object.entries(skips);
+  const total = entries.reduce((a, [, v]) => a + v.count, 0);
+  if (total === 0) return '';
+  const why: Record<string, string> = { 'empty-output': 'with an empty output' };
+  const parts = entries.map(([k, v]) => `${v.count} ${why[k] ?? k} (first: ${v.first.message})`);
+  return `${total} row${total === 1 ? '' : 's'} skipped: ${parts.join('; ')}`;
 }
 
 /** Where in a file a problem was found. */
@@ -87,6 +107,8 @@ export class TrainingDataError extends Error {
     super(`${file}${formatLocation(location)}: ${key ? `${key}: ` : ''}${problem}`);
     this.name = 'TrainingDataError';
   }
+  /** Set on routine problems skipped without `strict`. */
+  routine?: string;
 }
 
 function formatLocation(loc: RecordLocation): string {
@@ -366,7 +388,12 @@ export async function* readTrainingExamples(file: string, options: ReadOptions =
     }
     if (problem !== undefined || example === undefined) {
       const err = new TrainingDataError(file, rec.location, problem?.key ?? '', problem?.problem ?? 'unreadable record');
-      if (!options.skipBad) throw err;
+      if (problem?.routine && !options.strict) {
+        err.routine = problem.routine;
+        options.onRoutineSkip?.(err);
+        continue;
+      }
+      if (!options.skipBad) throw problem?.routine ? new TrainingDataError(file, rec.location, problem.key, `${problem.problem} (--strict: such rows are errors)`) : err;
       options.onSkip?.(err);
       continue;
     }
@@ -394,8 +421,15 @@ export async function readTrainingFile(file: string, options: ReadOptions = {}):
   const errors: TrainingDataError[] = [];
   let skipped = 0;
   let droppedEmpty = 0;
+  const routineSkips: ReadResult['routineSkips'] = {};
   const opts: ReadOptions = {
     ...options,
+    onRoutineSkip: (err) => {
+      const k = err.routine ?? 'other';
+      if (routineSkips[k]) routineSkips[k].count++;
+      else routineSkips[k] = { count: 1, first: err };
+      options.onRoutineSkip?.(err);
+    },
     onDropEmpty: () => {
       droppedEmpty++;
       options.onDropEmpty?.();
@@ -409,5 +443,5 @@ export async function readTrainingFile(file: string, options: ReadOptions = {}):
     },
   };
   for await (const ex of readTrainingExamples(file, opts)) examples.push(ex);
-  return { examples, skipped, errors, droppedEmpty, format };
+  return { examples, skipped, errors, droppedEmpty, routineSkips, format };
 }
