@@ -13,6 +13,7 @@ import { GlinerModel } from '../model';
 import { decodeSpans } from '../decoding';
 import { WordTokenizer, uniqueLabels } from '../processing/batch';
 import { spanLogits } from '../span-logits';
+import { mergeDescriptions, promptsFor } from '../processing/label-descriptions';
 import { TrainingExample } from './data';
 
 /** What prediction needs: a GLiNER instance satisfies it. */
@@ -32,6 +33,8 @@ export interface EvalOptions {
   batchSize?: number;
   /** Entity types to prompt; default: every type of the gold spans, sorted. */
   labels?: readonly string[];
+  /** Text prompted for a type (label descriptions); default: the examples' `label_descriptions`. */
+  descriptions?: Readonly<Record<string, string>>;
 }
 
 export interface LabelMetrics {
@@ -85,6 +88,7 @@ export async function predictWordSpans(
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`batchSize must be a positive integer, got ${batchSize}`);
   const classes = uniqueLabels(labels);
   if (classes.length === 0) throw new Error('evaluation needs at least one entity label');
+  const prompts = promptsFor(classes, options.descriptions);
   const classTokenId = target.tokenizer.tokenToId(cfg.entToken);
   if (classTokenId === undefined) throw new Error(`the tokenizer has no '${cfg.entToken}' token`);
   const out: PredictedSpan[][] = texts.map(() => []);
@@ -92,7 +96,7 @@ export async function predictWordSpans(
   order.sort((a, b) => a.words.length - b.words.length);
   for (let k = 0; k < order.length; k += batchSize) {
     const chunk = order.slice(k, k + batchSize);
-    const logits = await spanLogits(target, classTokenId, chunk.map((c) => ({ words: c.words, labels: classes })));
+    const logits = await spanLogits(target, classTokenId, chunk.map((c) => ({ words: c.words, labels: prompts })));
     chunk.forEach((c, b) => {
       const spans = decodeSpans(logits.row(b), logits.dims, c.words.length, {
         threshold,
@@ -158,11 +162,12 @@ export async function evaluateExamples(target: PredictTarget, examples: readonly
   if (examples.length === 0) throw new Error('evaluation set is empty');
   const labels = options.labels ? uniqueLabels(options.labels) : datasetLabels(examples);
   if (labels.length === 0) throw new Error('the evaluation set has no entity labels: give labels explicitly');
+  const descriptions = options.descriptions ?? mergeDescriptions(examples.map((e) => e.descriptions));
   const predicted = await predictWordSpans(
     target,
     examples.map((e) => e.tokens),
     labels,
-    options,
+    { ...options, descriptions },
   );
   return scoreSpans(
     examples.map((e) => e.spans),

@@ -45,7 +45,7 @@
  *    reader's `dropEmpty` for that, and `skipBad` to skip bad records. Items of the "full" split
  *    carry a third part (a type description), which we accept and ignore.
  */
-import { splitWords } from '../../processing/word-splitter';
+import { WordSplitterName, splitWordsWith } from '../../processing/word-splitter';
 import { parseStringList } from './python-literal';
 
 /** A gold entity: words `start..end`, both inclusive (GLiNER's convention). */
@@ -65,6 +65,11 @@ export interface TrainingExample {
   labels?: string[];
   /** `ner_negatives` (or `negative`): negative types used instead of in-batch sampling. */
   negatives?: string[];
+  /**
+   * `label_descriptions`: entity type -> the text prompted for it (e.g. "person" -> "first name
+   * and surname of a person"). Spans and metrics keep the type name.
+   */
+  descriptions?: Record<string, string>;
 }
 
 export type DataSchema = 'gliner' | 'pilener' | 'nuner';
@@ -74,6 +79,12 @@ export interface ConvertOptions {
   lowercaseLabels?: boolean;
   /** Read per-example negatives (`ner_negatives`, `negative`, Pile-NER `[]` answers). Default true. */
   readNegatives?: boolean;
+  /**
+   * How raw texts (Pile-NER, NuNER) and their mentions are split into words: 'regex' (default,
+   * upstream's) or 'intl' (Intl.Segmenter, for Chinese, Japanese, Thai...). GLiNER-format data
+   * is already split.
+   */
+  wordSplitter?: WordSplitterName;
 }
 
 /**
@@ -128,6 +139,17 @@ export function classifyRecord(rec: unknown): DataSchema | null {
   return null;
 }
 
+/** `label_descriptions`: an object of entity type -> non-empty description. */
+function readDescriptions(raw: unknown, opts: ConvertOptions): Record<string, string> {
+  if (!isObject(raw)) throw new RecordProblem('label_descriptions', `must be an object of "type": "description", got ${typeName(raw)}`);
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(raw)) {
+    if (typeof v !== 'string' || v.trim() === '') throw new RecordProblem(`label_descriptions.${k}`, `must be a non-empty string, got ${typeName(v)}`);
+    out[makeLabel(k, `label_descriptions.${k}`, opts)] = v;
+  }
+  return out;
+}
+
 /** Validate and normalize one GLiNER-format record. */
 export function normalizeGlinerRecord(rec: unknown, opts: ConvertOptions = {}): TrainingExample {
   if (!isObject(rec)) throw new RecordProblem('', `record must be a JSON object, got ${typeName(rec)}`);
@@ -171,6 +193,7 @@ export function normalizeGlinerRecord(rec: unknown, opts: ConvertOptions = {}): 
     if (rec.negative !== undefined && rec.negative !== null) negs.push(...readLabelList(rec.negative, 'negative', opts));
     if (rec.ner_negatives != null || rec.negative != null) ex.negatives = dedupe(negs);
   }
+  if (rec.label_descriptions !== undefined && rec.label_descriptions !== null) ex.descriptions = readDescriptions(rec.label_descriptions, opts);
   return ex;
 }
 
@@ -209,7 +232,10 @@ export class MentionMatcher {
   private readonly lowered: string[];
   private readonly index = new Map<string, number[]>();
 
-  constructor(readonly tokens: readonly string[]) {
+  constructor(
+    readonly tokens: readonly string[],
+    private readonly splitter: WordSplitterName = 'regex',
+  ) {
     this.lowered = tokens.map((t) => t.toLowerCase());
     this.lowered.forEach((w, i) => {
       const list = this.index.get(w);
@@ -220,7 +246,7 @@ export class MentionMatcher {
 
   /** Inclusive [start, end] word spans where `mention` occurs. */
   find(mention: string): [number, number][] {
-    const words = splitWords(mention).map((w) => w.text.toLowerCase());
+    const words = splitWordsWith(mention, this.splitter).map((w) => w.text.toLowerCase());
     return matchMention(this.lowered, this.index, words);
   }
 }
@@ -283,8 +309,8 @@ export function convertPileNerRecord(rec: unknown, opts: ConvertOptions = {}): T
   }
   if (text === null) throw new RecordProblem('conversations', `no human turn starting with ${JSON.stringify(TEXT_PREFIX)}`);
 
-  const tokens = splitWords(text).map((w) => w.text);
-  const matcher = new MentionMatcher(tokens);
+  const tokens = splitWordsWith(text, opts.wordSplitter).map((w) => w.text);
+  const matcher = new MentionMatcher(tokens, opts.wordSplitter);
   const spans = new SpanSet();
   for (const { type, mentions } of answered) {
     for (const mention of mentions) {
@@ -320,8 +346,8 @@ export function convertNuNerRecord(rec: unknown, opts: ConvertOptions = {}): Tra
     throw new RecordProblem('output', `must be a list of "mention <> type" strings, got ${typeName(output)}`);
   }
 
-  const tokens = splitWords(input).map((w) => w.text);
-  const matcher = new MentionMatcher(tokens);
+  const tokens = splitWordsWith(input, opts.wordSplitter).map((w) => w.text);
+  const matcher = new MentionMatcher(tokens, opts.wordSplitter);
   const spans = new SpanSet();
   for (let k = 0; k < items.length; k++) {
     const item = items[k];
