@@ -116,12 +116,12 @@ test('EMA survives a resume exactly: 2 + resume + 2 updates give the bit-identic
 }, 300_000);
 
 test('on the synthetic learning task the EMA weights end at least as good as the raw ones (dev F1, evaluated like the raw)', async () => {
-  const trainSet = syntheticNer(1200, 'train', 1).map((r) => normalizeGlinerRecord(r));
+  const trainSet = syntheticNer(2000, 'train', 1).map((r) => normalizeGlinerRecord(r));
   const heldout = syntheticNer(120, 'heldout', 2).map((r) => normalizeGlinerRecord(r));
   const model = await GLiNER.fromPretrained(modelDir, { backend: 'wasm' });
   const curve: string[] = [];
   const trainer = new Trainer(model, trainSet, {
-    config: { ...SYNTHETIC_TRAINING_RECIPE, numSteps: 150, evalEvery: 50, saveSteps: 0, seed: 1, emaDecay: 0.95, emaWarmup: true },
+    config: { ...SYNTHETIC_TRAINING_RECIPE, numSteps: 250, evalEvery: 125, saveSteps: 0, seed: 1, emaDecay: 0.9, emaWarmup: true },
     evalExamples: heldout,
     metricsFile: path.join(tmp, 'learn-metrics.jsonl'),
     onEval: ({ step, metrics, emaMetrics }) => {
@@ -132,7 +132,7 @@ test('on the synthetic learning task the EMA weights end at least as good as the
     const result = await trainer.train();
     const raw = result.lastEval!;
     const ema = result.lastEmaEval!;
-    console.log(`EMA learning task (150 updates of 16, ema_decay 0.95 + warm-up): held-out F1 raw ${raw.f1.toFixed(4)} vs EMA ${ema.f1.toFixed(4)}; curve ${curve.join(', ')}`);
+    console.log(`EMA learning task (250 updates of 16, ema_decay 0.9 + warm-up): held-out F1 raw ${raw.f1.toFixed(4)} vs EMA ${ema.f1.toFixed(4)}; curve ${curve.join(', ')}`);
     expect(raw.f1).toBeGreaterThan(0.5); // it learnt something
     expect(ema.f1).toBeGreaterThanOrEqual(raw.f1);
     // the raw weights are what the model holds after the EMA evaluation

@@ -7,6 +7,7 @@ import * as path from 'path';
 import { GLiNER } from '../src/gliner';
 import { BackendPreference } from '../src/backend';
 import { TrainingExample, readTrainingFile } from '../src/training/data';
+import { WordSplitterName, isWordSplitterName } from '../src/processing/word-splitter';
 import { TrainConfig, TrainConfigError, TrainConfigInput, readTrainConfigFile, resolveTrainConfig } from '../src/training/train-config';
 import { SCHEDULER_TYPES } from '../src/training/schedule';
 import { Trainer } from '../src/training/trainer';
@@ -58,6 +59,10 @@ Evaluation and checkpoints:
 
 Other:
   --skip-bad             skip malformed data records (counted) instead of failing
+  --word-splitter NAME   regex (upstream's) | intl (Intl.Segmenter) for raw-text data (Pile-NER,
+                         NuNER) in Chinese, Japanese, Thai...                 [default: regex]
+  --ema-decay D          keep an EMA of the weights (saved as model.ema.safetensors, evaluated
+                         on dev beside the raw weights, final-ema/ at the end)
   --backend NAME         auto | tensorflow | wasm | cpu                        [default: auto]
   --quiet                no progress bar or evaluation lines
   --json                 print the final summary as JSON on standard output
@@ -98,6 +103,8 @@ const OPTIONS: Options = {
   'save-total-limit': { type: 'string' },
   threshold: { type: 'string' },
   'skip-bad': { type: 'boolean' },
+  'word-splitter': { type: 'string' },
+  'ema-decay': { type: 'string' },
   backend: { type: 'string' },
   quiet: { type: 'boolean' },
   json: { type: 'boolean' },
@@ -145,13 +152,14 @@ export function flagsToConfig(values: Values): TrainConfigInput {
     out.onNan = onNan;
   }
   if (values['freeze-encoder']) out.freezeTokenRep = true;
+  if (values['ema-decay'] !== undefined) out.emaDecay = numberOption(values, 'ema-decay', 0, (v) => v >= 0 && v < 1, 'a number in [0, 1)');
   for (const k of Object.keys(out) as (keyof TrainConfigInput)[]) if (out[k] === undefined) delete out[k];
   return out;
 }
 
-async function readData(file: string, skipBad: boolean, what: string, log: (m: string) => void): Promise<TrainingExample[]> {
+async function readData(file: string, skipBad: boolean, what: string, log: (m: string) => void, wordSplitter?: WordSplitterName): Promise<TrainingExample[]> {
   if (!fs.existsSync(file)) throw new Error(`${file}: no such file`);
-  const r = await readTrainingFile(file, { skipBad });
+  const r = await readTrainingFile(file, { skipBad, wordSplitter });
   if (r.skipped) {
     log(`${what}: skipped ${r.skipped} bad record(s); first: ${r.errors[0]?.message ?? '?'}`);
   }
@@ -206,8 +214,10 @@ export async function runTrain(argv: string[], out: NodeJS.WritableStream = proc
   }
   if (!resumeDir && !modelDir && !encoderDir) throw new UsageError('give --model DIR (or prev_path in --config) or --from-encoder DIR');
 
-  const train = await readData(dataFile, Boolean(values['skip-bad']), 'training data', log);
-  const dev = evalFile ? await readData(evalFile, Boolean(values['skip-bad']), 'evaluation data', log) : undefined;
+  const splitter = values['word-splitter'] ?? 'regex';
+  if (!isWordSplitterName(splitter)) throw new UsageError(`--word-splitter must be regex or intl, got '${String(splitter)}'`);
+  const train = await readData(dataFile, Boolean(values['skip-bad']), 'training data', log, splitter);
+  const dev = evalFile ? await readData(evalFile, Boolean(values['skip-bad']), 'evaluation data', log, splitter) : undefined;
 
   let gliner: GLiNER;
   let tokenizerFiles: FileSet | undefined;
