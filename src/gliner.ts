@@ -11,8 +11,10 @@ import { BackendInfo, BackendPreference, initBackend } from './backend';
 import { Entity, Span, spansToEntities, validateDecodeOptions } from './decoding';
 import { DECODERS, OutputDecoder, mergeAdjacentSpans } from './decoders';
 import { Range, planLabelGroups, planWindows, promptTokenCount } from './processing/windows';
-import { Word, splitWords } from './processing/word-splitter';
-import { BatchRow, MAX_TOKENS_PER_WORD, WordTokenizer, buildBatch, uniqueLabels } from './processing/batch';
+import { Word, WordSplitterName, isWordSplitterName, splitWordsWith } from './processing/word-splitter';
+import { LabelSpec, isDescriptionMap, labelTooLong, resolveLabelSpec } from './processing/label-descriptions';
+import { ThresholdOptions, candidateFloor, filterCandidates, validateThresholdOptions } from './thresholds';
+import { BatchRow, MAX_TOKENS_PER_WORD, WordTokenizer, buildBatch } from './processing/batch';
 import { SpanLogits, spanLogits } from './span-logits';
 import { LabelTokenError, ReservedTokenSource, findReservedToken, reservedTokens } from './processing/label-tokens';
 import { isOutOfMemoryError } from './kernels/wasm-memory';
@@ -24,6 +26,7 @@ import { LossReduction, validateLossOptions } from './training/loss';
 import { globalGradNorm, gradsToStored, lossAndGrads } from './training/step';
 
 export type { Entity } from './decoding';
+export type { LabelSpec } from './processing/label-descriptions';
 
 /** A tokenizer usable by GLiNER: word encoding plus id lookup of the prompt tokens. */
 export interface GlinerTokenizer extends WordTokenizer {
@@ -91,13 +94,27 @@ export interface PredictOptions {
    * (max_width 1), whose model card merges its one-word predictions this way. Default false.
    */
   mergeAdjacent?: boolean;
+  /**
+   * Per-label thresholds, e.g. from `gliner-tf calibrate`: {"person": 0.42}. Labels not listed
+   * use `threshold`.
+   */
+  thresholds?: Readonly<Record<string, number>>;
+  /** Dynamic threshold: keep a span only if its score >= this fraction of its label's best score in the text. */
+  relativeThreshold?: number;
+  /** Dynamic threshold: keep at most this many spans per label per text (before flat / nested selection). */
+  topK?: number;
+  /** How texts are split into words: 'regex' (upstream's, default) or 'intl' (Intl.Segmenter: Chinese, Japanese, Thai...). */
+  wordSplitter?: WordSplitterName;
 }
 
 interface PreparedText {
   index: number;
   text: string;
   words: Word[];
+  /** Label names (what entities carry). */
   labels: string[];
+  /** What is prompted for each label: its description, or its name. */
+  prompts: string[];
   /** Candidate spans from every segment, in text word / label coordinates. */
   candidates: Span[];
 }
@@ -109,7 +126,8 @@ interface Segment {
   labels: Range;
 }
 
-type ResolvedPredictOptions = Required<PredictOptions>;
+type ResolvedPredictOptions = Required<Omit<PredictOptions, 'thresholds' | 'relativeThreshold' | 'topK'>> &
+  Pick<PredictOptions, 'thresholds' | 'relativeThreshold' | 'topK'>;
 
 /**
  * Configs that predate class_token_index / vocab_size (GLiNER 0.1.x) rely on the loader adding
@@ -202,7 +220,7 @@ export class GLiNER {
   }
 
   /** Entities in one text. Offsets are UTF-16 indices into `text` (end exclusive). */
-  async predictEntities(text: string, labels: readonly string[], options: PredictOptions = {}): Promise<Entity[]> {
+  async predictEntities(text: string, labels: LabelSpec, options: PredictOptions = {}): Promise<Entity[]> {
     const [result] = await this.batchPredictEntities([text], labels, options);
     return result;
   }
@@ -213,7 +231,7 @@ export class GLiNER {
    */
   async batchPredictEntities(
     texts: readonly string[],
-    labels: readonly string[] | readonly (readonly string[])[],
+    labels: LabelSpec | readonly LabelSpec[],
     options: PredictOptions = {},
   ): Promise<Entity[][]> {
     if (this.disposed) throw new ModelDisposedError('batchPredictEntities after dispose()');
@@ -227,7 +245,7 @@ export class GLiNER {
 
   private async predictInFlight(
     texts: readonly string[],
-    labels: readonly string[] | readonly (readonly string[])[],
+    labels: LabelSpec | readonly LabelSpec[],
     options: PredictOptions,
   ): Promise<Entity[][]> {
     const opts = this.resolveOptions(options);
@@ -241,13 +259,14 @@ export class GLiNER {
     const prepared: PreparedText[] = [];
     let truncated = 0;
     texts.forEach((text, index) => {
-      let words = splitWords(text);
+      let words = splitWordsWith(text, opts.wordSplitter);
       if (words.length === 0) return; // empty or blank text: no entities
       if (opts.truncate && words.length > opts.maxLen) {
         truncated++;
         words = words.slice(0, opts.maxLen);
       }
-      prepared.push({ index, text, words, labels: labelsFor(index), candidates: [] });
+      const { names, prompts } = labelsFor(index);
+      prepared.push({ index, text, words, labels: names, prompts, candidates: [] });
     });
     if (truncated) {
       this.warn(`${truncated} text(s) longer than max_len=${opts.maxLen} words were truncated to the first ${opts.maxLen} words`);
@@ -262,7 +281,8 @@ export class GLiNER {
     const W = this.config.maxWidth;
     const decoder = DECODERS[this.model.output];
     for (const p of prepared) {
-      let spans = decoder.select(mergeCandidates(p.candidates, W, decoder), p.words.length, W, opts);
+      const candidates = filterCandidates(mergeCandidates(p.candidates, W, decoder), p.labels, opts as ThresholdOptions);
+      let spans = decoder.select(candidates, p.words.length, W, opts);
       if (opts.mergeAdjacent) spans = mergeAdjacentSpans(spans);
       results[p.index] = spansToEntities(spans, p.words, p.text, p.labels);
     }
@@ -273,9 +293,15 @@ export class GLiNER {
   private planSegments(p: PreparedText, opts: ResolvedPredictOptions): Segment[] {
     const maxTokens = this.config.encoder.maxPositionEmbeddings;
     const count = (w: string) => Math.min(MAX_TOKENS_PER_WORD, Math.max(1, this.tokenizer.encodeWord(w).length));
-    const labelTokens = p.labels.map(count);
-    // A prompt may take half the encoder window; more labels are split into groups.
-    const groups = planLabelGroups(labelTokens, Math.floor(maxTokens / 2));
+    // A prompt may take half the encoder window; more labels are split into groups. Labels are
+    // never cut, so a label (description) that alone exceeds that is an error naming it.
+    const labelBudget = Math.floor(maxTokens / 2);
+    const labelTokens = p.prompts.map((prompt, i) => {
+      const n = Math.max(1, this.tokenizer.encodeWord(prompt).length);
+      if (promptTokenCount([n]) > labelBudget) throw labelTooLong(p.labels[i], prompt, n, labelBudget - promptTokenCount([0]));
+      return n;
+    });
+    const groups = planLabelGroups(labelTokens, labelBudget);
     const wordTokens = opts.truncate ? null : p.words.map((w) => count(w.text));
     const segments: Segment[] = [];
     for (const labels of groups) {
@@ -291,7 +317,7 @@ export class GLiNER {
   private async runSegments(segments: Segment[], opts: ResolvedPredictOptions): Promise<void> {
     const rows: BatchRow[] = segments.map((g) => ({
       words: g.text.words.slice(g.words.start, g.words.end).map((w) => w.text),
-      labels: g.text.labels.slice(g.labels.start, g.labels.end),
+      labels: g.text.prompts.slice(g.labels.start, g.labels.end),
     }));
     let logits: SpanLogits;
     try {
@@ -311,7 +337,8 @@ export class GLiNER {
     }
     segments.forEach((g, b) => {
       const found = DECODERS[logits.output].candidates(logits.row(b), logits.dims, rows[b].words.length, {
-        threshold: opts.threshold,
+        // per-label thresholds are applied after merging; collect everything above the lowest
+        threshold: candidateFloor(opts as ThresholdOptions),
         flatNer: opts.flatNer,
         multiLabel: opts.multiLabel,
         validClasses: rows[b].labels.length,
@@ -334,8 +361,14 @@ export class GLiNER {
       truncate: options.truncate ?? false,
       windowOverlap: options.windowOverlap ?? Math.max(this.config.maxWidth, Math.floor(maxLen / 8)),
       mergeAdjacent: options.mergeAdjacent ?? false,
+      thresholds: options.thresholds,
+      relativeThreshold: options.relativeThreshold,
+      topK: options.topK,
+      wordSplitter: options.wordSplitter ?? 'regex',
     };
     validateDecodeOptions(resolved);
+    validateThresholdOptions(resolved, 'options');
+    if (!isWordSplitterName(resolved.wordSplitter)) throw new RangeError(`wordSplitter must be 'regex' or 'intl', got ${JSON.stringify(options.wordSplitter)}`);
     const positiveInt = (name: string, v: unknown) => {
       if (!Number.isInteger(v) || (v as number) < 1) throw new RangeError(`${name} must be a positive integer, got ${String(v)}`);
     };
@@ -350,28 +383,42 @@ export class GLiNER {
     return resolved;
   }
 
-  /** Validates labels and returns a per-text lookup of the de-duplicated label list. */
-  private labelResolver(labels: readonly string[] | readonly (readonly string[])[], numTexts: number): (i: number) => string[] {
-    if (!Array.isArray(labels)) throw new TypeError('labels must be an array of strings (or one array of strings per text)');
+  /**
+   * Validates labels (names, or an object name -> description) and returns a per-text lookup of
+   * the de-duplicated names and what to prompt for each.
+   */
+  private labelResolver(labels: LabelSpec | readonly LabelSpec[], numTexts: number): (i: number) => { names: string[]; prompts: string[] } {
+    if (!Array.isArray(labels) && !isDescriptionMap(labels)) {
+      throw new TypeError('labels must be an array of strings, an object of "label": "description", or one of those per text');
+    }
     const reserved = this.reservedLabelTokens();
-    const check = (list: readonly unknown[], where: string): string[] => {
-      if (!Array.isArray(list)) throw new TypeError(`${where} must be an array of strings`);
-      if (list.length === 0) throw new Error(`${where} is empty: give at least one entity label`);
-      list.forEach((l, i) => {
-        if (typeof l !== 'string') throw new TypeError(`${where}[${i}] must be a string, got ${l === null ? 'null' : typeof l}`);
-        if (l.trim() === '') throw new Error(`${where}[${i}] is an empty label`);
-        const token = findReservedToken(l, reserved);
-        if (token !== null) throw new LabelTokenError(l, token, `${where}[${i}]`);
+    const check = (spec: LabelSpec, where: string) => {
+      if (Array.isArray(spec)) {
+        spec.forEach((l, i) => {
+          if (typeof l !== 'string') throw new TypeError(`${where}[${i}] must be a string, got ${l === null ? 'null' : typeof l}`);
+          if (l.trim() === '') throw new Error(`${where}[${i}] is an empty label`);
+        });
+      } else if (!isDescriptionMap(spec)) {
+        throw new TypeError(`${where} must be an array of strings or an object of "label": "description"`);
+      }
+      const resolved = resolveLabelSpec(spec, where);
+      if (resolved.names.length === 0) throw new Error(`${where} is empty: give at least one entity label`);
+      // What is prompted (names and descriptions) must not hold the prompt's own tokens.
+      resolved.names.forEach((name, i) => {
+        for (const text of [name, resolved.prompts[i]]) {
+          const token = findReservedToken(text, reserved);
+          if (token !== null) throw new LabelTokenError(text, token, Array.isArray(spec) ? `${where}[${i}]` : `${where}.${name}`);
+        }
       });
-      return uniqueLabels(list as string[]);
+      return resolved;
     };
-    const perText = labels.length > 0 && Array.isArray(labels[0]);
+    const perText = Array.isArray(labels) && labels.length > 0 && typeof labels[0] === 'object' && labels[0] !== null;
     if (!perText) {
-      const shared = check(labels as readonly string[], 'labels');
+      const shared = check(labels as LabelSpec, 'labels');
       return () => shared;
     }
     if (labels.length !== numTexts) throw new Error(`labels has ${labels.length} lists but there are ${numTexts} texts`);
-    const lists = (labels as readonly (readonly string[])[]).map((l, i) => check(l, `labels[${i}]`));
+    const lists = (labels as readonly LabelSpec[]).map((l, i) => check(l, `labels[${i}]`));
     return (i) => lists[i];
   }
 

@@ -23,6 +23,14 @@ const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promi
     summary: 'convert pytorch_model.bin to model.safetensors (verified, atomic)',
     run: (argv) => (require('./convert-command') as typeof import('./convert-command')).runConvert(argv),
   },
+  merge: {
+    summary: 'average compatible checkpoints (uniform, weighted, greedy soup)',
+    run: (argv) => (require('./merge-command') as typeof import('./merge-command')).runMerge(argv),
+  },
+  calibrate: {
+    summary: 'per-label thresholds that maximise F1 on dev data',
+    run: (argv) => (require('./calibrate-command') as typeof import('./calibrate-command')).runCalibrate(argv),
+  },
 };
 
 export const MAIN_HELP = `Usage: gliner-tf <command> [options]

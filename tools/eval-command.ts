@@ -6,6 +6,7 @@ import * as fs from 'fs';
 import { GLiNER } from '../src/gliner';
 import { BackendPreference } from '../src/backend';
 import { describeRoutineSkips, readTrainingFile } from '../src/training/data';
+import { isWordSplitterName } from '../src/processing/word-splitter';
 import { EvalMetrics, evaluateExamples } from '../src/training/evaluate';
 import { UsageError, numberOption, parseCommand, requireOption } from './cli-args';
 
@@ -25,6 +26,7 @@ Options:
   --batch-size N       texts per forward pass                                      [default: 8]
   --skip-bad           skip malformed records instead of failing
   --strict             fail on NuNER rows with an empty output (default: skipped and counted)
+  --word-splitter NAME regex | intl, for Pile-NER / NuNER raw texts                [default: regex]
   --backend NAME       auto | tensorflow | wasm | cpu                              [default: auto]
   --json               print the metrics as JSON
   -h, --help           show this help
@@ -56,6 +58,7 @@ export async function runEval(argv: string[], out: NodeJS.WritableStream = proce
     'batch-size': { type: 'string' },
     'skip-bad': { type: 'boolean' },
     strict: { type: 'boolean' },
+    'word-splitter': { type: 'string' },
     backend: { type: 'string' },
     json: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
@@ -76,7 +79,9 @@ export async function runEval(argv: string[], out: NodeJS.WritableStream = proce
   const backend = (values.backend ?? 'auto') as BackendPreference;
   if (!['auto', 'tensorflow', 'wasm', 'cpu'].includes(backend)) throw new UsageError(`--backend must be auto, tensorflow, wasm or cpu, got '${backend}'`);
   if (!fs.existsSync(dataFile)) throw new Error(`${dataFile}: no such file`);
-  const data = await readTrainingFile(dataFile, { skipBad: Boolean(values['skip-bad']), strict: Boolean(values.strict) });
+  const splitter = values['word-splitter'] ?? 'regex';
+  if (!isWordSplitterName(splitter)) throw new UsageError(`--word-splitter must be regex or intl, got '${String(splitter)}'`);
+  const data = await readTrainingFile(dataFile, { skipBad: Boolean(values['skip-bad']), strict: Boolean(values.strict), wordSplitter: splitter });
   if (data.examples.length === 0) throw new Error(`${dataFile}: no examples`);
   if (data.skipped) process.stderr.write(`gliner-tf eval: skipped ${data.skipped} bad record(s)\n`);
   const routine = describeRoutineSkips(data.routineSkips);

@@ -3,7 +3,10 @@
  * ({"text": ..., "labels": [...]} per line); one JSON line per text on stdout or --output.
  */
 import * as fs from 'fs';
-import { GLiNER, PredictOptions } from '../src/gliner';
+import { GLiNER, LabelSpec, PredictOptions } from '../src/gliner';
+import { isDescriptionMap } from '../src/processing/label-descriptions';
+import { isWordSplitterName } from '../src/processing/word-splitter';
+import { readThresholdsFile } from '../src/io/thresholds-file';
 import { BackendPreference } from '../src/backend';
 import { ProgressBar } from '../src/util/progress';
 import { openAtomicFileStream } from '../src/io/atomic-stream';
@@ -30,7 +33,14 @@ Options:
   --cache-dir DIR      hub cache (default $HF_HUB_CACHE or ~/.cache/huggingface/hub)
   --offline            use the hub cache only (same as HF_HUB_OFFLINE=1)
   --labels LIST        comma-separated entity types (required unless every JSONL line has labels)
+  --labels-file FILE   JSON labels: ["person", ...] or {"person": "first name and surname of a
+                       person", ...} (the description is prompted, the key is returned)
   --threshold X        keep spans with probability above X, in [0, 1]              [default: 0.5]
+  --thresholds FILE    per-label thresholds (from 'gliner-tf calibrate'); its "threshold" is
+                       the fallback unless --threshold is given
+  --relative-threshold R  keep a span only if its score >= R x its label's best in the text
+  --top-k K            keep at most K spans per label per text
+  --word-splitter NAME regex (upstream's) | intl (Intl.Segmenter: Chinese, Japanese, Thai...)
   --nested             allow nested entities (default: flat, no overlaps)
   --multi-label        allow several labels on the same span
   --merge-adjacent     join touching entities of the same label (for word-level
@@ -52,6 +62,47 @@ Output (jsonl): one JSON line per input text: {"text": ..., "entities": [{"start
 Example:
   gliner-tf predict --model fixtures/models/demo --labels person,organization,city,date \\
     --text "Kalo Dorvasel joined Tavosel Labs in Mirenburg on 4 May 2021."`;
+
+/** --labels-file: a JSON list of labels or an object of label -> description. */
+function readLabelsFile(file: string): LabelSpec {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new Error(`${file}: ${code ? `cannot read (${code})` : `invalid JSON (${(e as Error).message})`}`);
+  }
+  const ok = Array.isArray(raw) ? raw.length > 0 && raw.every((l) => typeof l === 'string' && l.trim() !== '') : isDescriptionMap(raw) && Object.keys(raw).length > 0;
+  if (!ok) throw new Error(`${file}: expected a non-empty JSON list of labels or an object of "label": "description"`);
+  if (!Array.isArray(raw)) {
+    for (const [k, v] of Object.entries(raw as Record<string, unknown>)) {
+      if (typeof v !== 'string' && v !== null) throw new Error(`${file}: the description of label '${k}' must be a string`);
+    }
+  }
+  return raw as LabelSpec;
+}
+
+function labelNames(spec: LabelSpec): string[] {
+  return Array.isArray(spec) ? [...spec] : Object.keys(spec);
+}
+
+/** --thresholds FILE, --relative-threshold, --top-k, --word-splitter as predict options. */
+function thresholdFlags(values: Record<string, string | boolean | undefined>): PredictOptions {
+  const o: PredictOptions = {};
+  if (values.thresholds !== undefined) {
+    const file = readThresholdsFile(values.thresholds as string);
+    o.thresholds = file.thresholds;
+    if (values.threshold === undefined && file.threshold !== undefined) o.threshold = file.threshold;
+  }
+  if (values['relative-threshold'] !== undefined) o.relativeThreshold = numberOption(values, 'relative-threshold', 1, (v) => v > 0 && v <= 1, 'a number in (0, 1]');
+  if (values['top-k'] !== undefined) o.topK = numberOption(values, 'top-k', 1, (v) => Number.isInteger(v) && v >= 1, 'a positive integer');
+  if (values['word-splitter'] !== undefined) {
+    const w = values['word-splitter'];
+    if (!isWordSplitterName(w)) throw new UsageError(`--word-splitter must be regex or intl, got '${String(w)}'`);
+    o.wordSplitter = w;
+  }
+  return o;
+}
 
 interface InputRecord {
   text: string;
@@ -116,6 +167,11 @@ export async function runPredict(argv: string[], out: NodeJS.WritableStream = pr
     text: { type: 'string' },
     input: { type: 'string' },
     threshold: { type: 'string' },
+    'labels-file': { type: 'string' },
+    thresholds: { type: 'string' },
+    'relative-threshold': { type: 'string' },
+    'top-k': { type: 'string' },
+    'word-splitter': { type: 'string' },
     nested: { type: 'boolean' },
     'multi-label': { type: 'boolean' },
     'merge-adjacent': { type: 'boolean' },
@@ -135,7 +191,8 @@ export async function runPredict(argv: string[], out: NodeJS.WritableStream = pr
     return;
   }
   const modelDir = requireOption(values, 'model');
-  const labels = parseLabels(values.labels as string | undefined);
+  if (values.labels !== undefined && values['labels-file'] !== undefined) throw new UsageError('give --labels or --labels-file, not both');
+  const labels: LabelSpec | undefined = values['labels-file'] !== undefined ? readLabelsFile(values['labels-file'] as string) : parseLabels(values.labels as string | undefined);
   if ((values.text === undefined) === (values.input === undefined)) throw new UsageError('give exactly one of --text or --input');
   if (values.text !== undefined && !labels) throw new UsageError('--labels is required with --text');
   const options: PredictOptions = {
@@ -144,6 +201,7 @@ export async function runPredict(argv: string[], out: NodeJS.WritableStream = pr
     multiLabel: Boolean(values['multi-label']),
     mergeAdjacent: Boolean(values['merge-adjacent']),
     batchSize: numberOption(values, 'batch-size', 8, (v) => Number.isInteger(v) && v >= 1, 'a positive integer'),
+    ...thresholdFlags(values),
   };
   const backend = (values.backend ?? 'auto') as BackendPreference;
   if (!['auto', 'tensorflow', 'wasm', 'cpu'].includes(backend)) throw new UsageError(`--backend must be auto, tensorflow, wasm or cpu, got '${backend}'`);
@@ -183,7 +241,7 @@ export async function runPredict(argv: string[], out: NodeJS.WritableStream = pr
         index += group.length;
         return model.batchPredictEntities(group.map((r) => r.text), perText, options);
       },
-      writer: createResultWriter(format, { labels, title: values.input ? `gliner-tf: ${values.input}` : undefined }),
+      writer: createResultWriter(format, { labels: labels && labelNames(labels), title: values.input ? `gliner-tf: ${values.input}` : undefined }),
       write: sink ? (t) => sink.write(t) : streamWriter(out),
       onGroup: (n) => progress.update(n),
     });

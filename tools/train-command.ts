@@ -7,6 +7,7 @@ import * as path from 'path';
 import { GLiNER } from '../src/gliner';
 import { BackendPreference } from '../src/backend';
 import { TrainingExample, describeRoutineSkips, readTrainingFile } from '../src/training/data';
+import { WordSplitterName, isWordSplitterName } from '../src/processing/word-splitter';
 import { TrainConfig, TrainConfigError, TrainConfigInput, readTrainConfigFile, resolveTrainConfig } from '../src/training/train-config';
 import { SCHEDULER_TYPES } from '../src/training/schedule';
 import { Trainer } from '../src/training/trainer';
@@ -60,6 +61,10 @@ Other:
   --skip-bad             skip malformed data records (counted) instead of failing
   --strict               fail on rows real data has routinely and that are skipped (counted)
                          by default: NuNER rows with an empty output
+  --word-splitter NAME   regex (upstream's) | intl (Intl.Segmenter) for raw-text data (Pile-NER,
+                         NuNER) in Chinese, Japanese, Thai...                 [default: regex]
+  --ema-decay D          keep an EMA of the weights (saved as model.ema.safetensors, evaluated
+                         on dev beside the raw weights, final-ema/ at the end)
   --backend NAME         auto | tensorflow | wasm | cpu                        [default: auto]
   --quiet                no progress bar or evaluation lines
   --json                 print the final summary as JSON on standard output
@@ -102,6 +107,8 @@ const OPTIONS: Options = {
   threshold: { type: 'string' },
   'skip-bad': { type: 'boolean' },
   strict: { type: 'boolean' },
+  'word-splitter': { type: 'string' },
+  'ema-decay': { type: 'string' },
   backend: { type: 'string' },
   quiet: { type: 'boolean' },
   json: { type: 'boolean' },
@@ -149,6 +156,7 @@ export function flagsToConfig(values: Values): TrainConfigInput {
     out.onNan = onNan;
   }
   if (values['freeze-encoder']) out.freezeTokenRep = true;
+  if (values['ema-decay'] !== undefined) out.emaDecay = numberOption(values, 'ema-decay', 0, (v) => v >= 0 && v < 1, 'a number in [0, 1)');
   for (const k of Object.keys(out) as (keyof TrainConfigInput)[]) if (out[k] === undefined) delete out[k];
   return out;
 }
@@ -160,9 +168,10 @@ async function readData(
   what: string,
   log: (m: string) => void,
   reservedTokens?: readonly string[],
+  wordSplitter?: WordSplitterName,
 ): Promise<TrainingExample[]> {
   if (!fs.existsSync(file)) throw new Error(`${file}: no such file`);
-  const r = await readTrainingFile(file, { skipBad, strict, reservedTokens });
+  const r = await readTrainingFile(file, { skipBad, strict, reservedTokens, wordSplitter });
   if (r.skipped) {
     log(`${what}: skipped ${r.skipped} bad record(s); first: ${r.errors[0]?.message ?? '?'}`);
   }
@@ -227,6 +236,8 @@ export async function runTrain(argv: string[], out: NodeJS.WritableStream = proc
 
   for (const f of [dataFile, evalFile]) if (f && !fs.existsSync(f)) throw new Error(`${f}: no such file`);
   const strict = Boolean(values.strict);
+  const splitter = values['word-splitter'] ?? 'regex';
+  if (!isWordSplitterName(splitter)) throw new UsageError(`--word-splitter must be regex or intl, got '${String(splitter)}'`);
 
   let gliner: GLiNER;
   let tokenizerFiles: FileSet | undefined;
@@ -258,8 +269,8 @@ export async function runTrain(argv: string[], out: NodeJS.WritableStream = proc
   let dev: TrainingExample[] | undefined;
   try {
     const reserved = gliner.reservedLabelTokens();
-    train = await readData(dataFile, Boolean(values['skip-bad']), strict, 'training data', log, reserved);
-    dev = evalFile ? await readData(evalFile, Boolean(values['skip-bad']), strict, 'evaluation data', log, reserved) : undefined;
+    train = await readData(dataFile, Boolean(values['skip-bad']), strict, 'training data', log, reserved, splitter);
+    dev = evalFile ? await readData(evalFile, Boolean(values['skip-bad']), strict, 'evaluation data', log, reserved, splitter) : undefined;
   } catch (e) {
     gliner.dispose();
     throw e;

@@ -56,7 +56,8 @@ export function buildBatch(rows: readonly BatchRow[], tokenizer: WordTokenizer, 
       // A word that normalises to nothing (e.g. a lone zero-width joiner) would shift every later
       // word's index upstream; we give it [UNK] instead so word k stays word k.
       if (pieces.length === 0) pieces = [tokenizer.unkId];
-      if (pieces.length > MAX_TOKENS_PER_WORD) pieces = pieces.slice(0, MAX_TOKENS_PER_WORD);
+      // Labels are not cut: a long label description is checked against the window instead.
+      if (wordNumber > 0 && pieces.length > MAX_TOKENS_PER_WORD) pieces = pieces.slice(0, MAX_TOKENS_PER_WORD);
       pieces.forEach((id, i) => {
         ids.push(id);
         wordsMask.push(i === 0 ? wordNumber : 0);

@@ -23,6 +23,7 @@ import { readSafetensors, writeSafetensors } from '../io/safetensors';
 import { cleanStaleTemp, removeFolderAtomic, writeFileAtomic, writeFolderAtomic } from '../io/atomic-write';
 import { AdamWStateMeta } from './optimizer';
 import { BatchPlannerState } from './data';
+import { EMA_FILE, EmaState } from './ema';
 
 export const CHECKPOINT_PREFIX = 'checkpoint-';
 export const TRAINER_STATE_FILE = 'trainer_state.json';
@@ -82,6 +83,8 @@ export interface ModelFolderContent {
 export interface CheckpointContent extends ModelFolderContent {
   optimizer?: { tensors: TensorMap; meta: AdamWStateMeta };
   trainerState?: TrainerState;
+  /** The weight average (ema_decay), written as model.ema.safetensors. */
+  ema?: { weights: TensorMap; state: EmaState };
 }
 
 /** A JSON file's bytes, indented as Hugging Face writes them. */
@@ -98,6 +101,10 @@ export async function writeCheckpointFiles(dir: string, content: CheckpointConte
   if (content.optimizer) {
     const meta = { format: 'gliner-tf-adamw', adamw: JSON.stringify(content.optimizer.meta) };
     await writeFileAtomic(path.join(dir, OPTIMIZER_FILE), writeSafetensors(content.optimizer.tensors, meta));
+  }
+  if (content.ema) {
+    const meta = { format: 'pt', gliner_tf_ema: JSON.stringify(content.ema.state) };
+    await writeFileAtomic(path.join(dir, EMA_FILE), writeSafetensors(content.ema.weights, meta));
   }
   if (content.trainerState) await writeFileAtomic(path.join(dir, TRAINER_STATE_FILE), jsonBytes(content.trainerState));
 }
@@ -194,4 +201,19 @@ export function readOptimizerState(dir: string): { tensors: TensorMap; meta: Ada
     throw new Error(`${file}: invalid optimizer metadata (${(e as Error).message})`);
   }
   return { tensors, meta };
+}
+
+/** model.ema.safetensors of a checkpoint, or null when it has none. */
+export function readEmaWeights(dir: string): { weights: TensorMap; state: EmaState; file: string } | null {
+  const file = path.join(dir, EMA_FILE);
+  if (!fs.existsSync(file)) return null;
+  const { tensors, metadata } = readSafetensors(fs.readFileSync(file), file);
+  let state: EmaState;
+  try {
+    state = JSON.parse(metadata.gliner_tf_ema ?? '') as EmaState;
+  } catch {
+    throw new Error(`${file}: no EMA state in the metadata (not written by gliner-tf train)`);
+  }
+  if (typeof state.decay !== 'number' || !Number.isInteger(state.updates)) throw new Error(`${file}: damaged EMA state ${JSON.stringify(state)}`);
+  return { weights: tensors, state, file };
 }

@@ -21,6 +21,7 @@ import { GlinerModel } from '../model';
 import { DECODERS } from '../decoders';
 import { WordTokenizer, uniqueLabels } from '../processing/batch';
 import { spanLogits } from '../span-logits';
+import { mergeDescriptions, promptsFor } from '../processing/label-descriptions';
 import { TrainingExample } from './data';
 
 /** What prediction needs: a GLiNER instance satisfies it. */
@@ -40,6 +41,8 @@ export interface EvalOptions {
   batchSize?: number;
   /** Entity types to prompt; default: every type of the gold spans, sorted. */
   labels?: readonly string[];
+  /** Text prompted for a type (label descriptions); default: the examples' `label_descriptions`. */
+  descriptions?: Readonly<Record<string, string>>;
 }
 
 export interface LabelMetrics {
@@ -109,7 +112,7 @@ export async function predictWordSpans(
   order.sort((a, b) => a.words.length - b.words.length || a.classes.length - b.classes.length);
   for (let k = 0; k < order.length; k += batchSize) {
     const chunk = order.slice(k, k + batchSize);
-    const logits = await spanLogits(target, classTokenId, chunk.map((c) => ({ words: c.words, labels: c.classes })));
+    const logits = await spanLogits(target, classTokenId, chunk.map((c) => ({ words: c.words, labels: promptsFor(c.classes, options.descriptions) })));
     chunk.forEach((c, b) => {
       const decoder = DECODERS[logits.output];
       const decode = { threshold, flatNer: options.flatNer ?? true, multiLabel: options.multiLabel ?? false, validClasses: c.classes.length };
@@ -225,11 +228,12 @@ export async function evaluateExamples(target: PredictTarget, examples: readonly
   if (labels.length === 0) throw new Error('the evaluation set has no entity labels: give labels explicitly');
   const items = mergeEvalRecords(examples);
   const promptFor = (it: EvalItem) => (options.labels ? labels : (it.types ?? labels));
+  const descriptions = options.descriptions ?? mergeDescriptions(examples.map((e) => e.descriptions));
   const predicted = await predictWordSpans(
     target,
     items.map((e) => e.tokens),
     items.map(promptFor),
-    options,
+    { ...options, descriptions },
   );
   const metrics = scoreSpans(
     items.map((e) => e.spans),

@@ -51,7 +51,7 @@ export function lossAndGrads(ctx: StepContext, batch: PreparedBatch, lossOptions
   const { model } = ctx;
   const cfg = model.config;
   const collated = buildBatch(
-    batch.examples.map((e) => ({ words: e.tokens, labels: e.classes })),
+    batch.examples.map((e) => ({ words: e.tokens, labels: e.prompts ?? e.classes })),
     ctx.tokenizer,
     { entToken: cfg.entToken, sepToken: cfg.sepToken },
   );

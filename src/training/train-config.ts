@@ -75,6 +75,10 @@ export interface TrainConfig {
   evalFlatNer: boolean;
   /** What to do with a batch whose loss or gradient is NaN/Inf. */
   onNan: NanPolicy;
+  /** Keep an exponential moving average of the weights with this decay (null: none); see ema.ts. */
+  emaDecay: number | null;
+  /** Ramp the EMA decay up as min(ema_decay, (1 + t) / (10 + t)) over the first updates. */
+  emaWarmup: boolean;
   /** Paths (upstream data/training keys); command-line flags override them. */
   trainData: string | null;
   valData: string | null;
@@ -123,6 +127,8 @@ export const DEFAULT_TRAIN_CONFIG: Readonly<TrainConfig> = Object.freeze({
   evalBatchSize: 8,
   evalFlatNer: true,
   onNan: 'stop',
+  emaDecay: null,
+  emaWarmup: false,
   trainData: null,
   valData: null,
   prevPath: null,
@@ -206,6 +212,8 @@ const KEYS: Record<string, KeySpec> = {
   per_device_eval_batch_size: { field: 'evalBatchSize', kind: int(1) },
   eval_flat_ner: { field: 'evalFlatNer', kind: BOOL },
   on_nan: { field: 'onNan', kind: { t: 'enum', values: ['stop', 'skip'] } },
+  ema_decay: { field: 'emaDecay', kind: num(0, 0.999999, true) },
+  ema_warmup: { field: 'emaWarmup', kind: BOOL },
   train_data: { field: 'trainData', kind: PATH },
   val_data_dir: { field: 'valData', kind: PATH },
   eval_data: { field: 'valData', kind: PATH },

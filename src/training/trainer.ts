@@ -42,6 +42,7 @@ import {
   cleanStaleTemp,
   readOptimizerState,
   readTokenizerFiles,
+  readEmaWeights,
   readTrainerState,
   rotateCheckpoints,
   writeCheckpointFolder,
@@ -49,6 +50,7 @@ import {
 import { isDiskFullError } from '../io/atomic-write';
 import { isOutOfMemoryError } from '../kernels/wasm-memory';
 import { withDropoutSeeds } from '../layers/activations';
+import { WeightAverage } from './ema';
 
 /** Seed stream for dropout masks (the planner uses 1 and 2). */
 const STREAM_DROPOUT = 3;
@@ -94,6 +96,8 @@ export interface StepInfo {
 export interface EvalInfo {
   step: number;
   metrics: EvalMetrics;
+  /** The same evaluation with the EMA weights (when ema_decay is set). */
+  emaMetrics?: EvalMetrics;
   isBest: boolean;
 }
 
@@ -131,6 +135,10 @@ export interface TrainResult {
   /** Loss of every update of this run (NaN for skipped ones). */
   losses: { step: number; loss: number }[];
   lastEval: EvalMetrics | null;
+  /** The last evaluation of the EMA weights (ema_decay), or null. */
+  lastEmaEval: EvalMetrics | null;
+  /** `<outputDir>/final-ema`: a model folder with the EMA weights (ema_decay), or null. */
+  finalEmaModelDir: string | null;
   bestF1: number | null;
   bestStep: number | null;
   bestCheckpoint: string | null;
@@ -181,6 +189,9 @@ export class Trainer {
   private readonly tokenizerFiles: FileSet | null;
   private readonly warn: (message: string) => void;
   private readonly metricsFile: string | null;
+  /** Exponential moving average of the weights (ema_decay), or null. */
+  readonly ema: WeightAverage | null;
+  private lastEmaEval: EvalMetrics | null = null;
   private globalStepValue = 0;
   private best: { f1: number; step: number } | null = null;
   private bestCheckpoint: string | null = null;
@@ -267,6 +278,7 @@ export class Trainer {
     const metrics = options.metricsFile === undefined ? (options.outputDir ? path.join(options.outputDir, 'metrics.jsonl') : null) : options.metricsFile;
     this.metricsFile = metrics;
     if (options.evalExamples !== undefined && options.evalExamples.length === 0) this.warn('the evaluation set is empty; no evaluation will run');
+    this.ema = cfg.emaDecay !== null ? new WeightAverage(model.model, cfg.emaDecay, cfg.emaWarmup) : null;
   }
 
   /** Updates done so far. */
@@ -307,6 +319,7 @@ export class Trainer {
     const opt = readOptimizerState(dir);
     this.optimizer.loadState(opt.tensors, opt.meta, path.join(dir, 'optimizer.safetensors'));
     this.planner.restore(state.planner);
+    if (this.ema) await this.resumeEma(dir);
     this.globalStepValue = state.global_step;
     this.best = state.best_metric !== null && state.best_step !== null ? { f1: state.best_metric, step: state.best_step } : null;
     this.bestCheckpoint = resolveStoredCheckpoint(state.best_model_checkpoint, this.options.outputDir ?? path.dirname(path.resolve(dir)));
@@ -329,6 +342,19 @@ export class Trainer {
     this.checkAlive();
     const ex = this.options.evalExamples;
     if (!ex || ex.length === 0) throw new TrainingError('no evaluation examples were given');
+    return this.evaluateCurrentWeights(ex);
+  }
+
+  /** Evaluate the EMA weights (ema_decay) on the evaluation set; the raw weights are restored after. */
+  async evaluateEma(): Promise<EvalMetrics> {
+    this.checkAlive();
+    const ex = this.options.evalExamples;
+    if (!ex || ex.length === 0) throw new TrainingError('no evaluation examples were given');
+    if (!this.ema) throw new TrainingError('no weight average: set ema_decay');
+    return this.ema.withAveragedWeights(() => this.evaluateCurrentWeights(ex));
+  }
+
+  private async evaluateCurrentWeights(ex: readonly TrainingExample[]): Promise<EvalMetrics> {
     return evaluateExamples({ config: this.modelConfig, model: this.target.model, tokenizer: this.target.tokenizer }, ex, {
       threshold: this.config.evalThreshold,
       flatNer: this.config.evalFlatNer,
@@ -418,6 +444,14 @@ export class Trainer {
           throw this.saveError(finalDir, e);
         });
       }
+      let finalEmaModelDir: string | null = null;
+      if (out && finished && this.ema && this.options.saveFinalModel !== false) {
+        const emaDir = path.join(out, 'final-ema');
+        const weights = await this.ema.exportWeights();
+        finalEmaModelDir = await writeCheckpointFolder(emaDir, { config: this.modelConfig, weights, tokenizerFiles: this.tokenizerFiles! }).catch((e) => {
+          throw this.saveError(emaDir, e);
+        });
+      }
       bar.finish();
       return {
         globalStep: this.globalStepValue,
@@ -425,6 +459,8 @@ export class Trainer {
         stopped: !finished,
         losses,
         lastEval,
+        lastEmaEval: this.lastEmaEval,
+        finalEmaModelDir,
         bestF1: this.best?.f1 ?? null,
         bestStep: this.best?.step ?? null,
         bestCheckpoint: this.bestCheckpoint,
@@ -449,6 +485,7 @@ export class Trainer {
     const dir = checkpointDir(out, step);
     const previousBest = this.bestCheckpoint;
     if (this.best?.step === step) this.bestCheckpoint = dir;
+    const ema = this.ema ? { weights: await this.ema.exportWeights(), state: this.ema.state() } : undefined;
     try {
       await writeCheckpointFolder(
         dir,
@@ -458,6 +495,7 @@ export class Trainer {
           tokenizerFiles: this.tokenizerFiles!,
           optimizer: this.optimizer.state(),
           trainerState: this.trainerState(),
+          ema,
         },
         hook,
       );
@@ -490,6 +528,7 @@ export class Trainer {
     if (this.disposed) return;
     this.disposed = true;
     this.optimizer.dispose();
+    this.ema?.dispose();
   }
 
   private trainStep(): StepInfo {
@@ -542,6 +581,7 @@ export class Trainer {
             skipped = true;
           } else {
             this.optimizer.step(grads, lrFactor);
+            this.ema?.update();
           }
         } finally {
           disposeGrads(grads);
@@ -602,6 +642,8 @@ export class Trainer {
 
   private async runEval(step: number): Promise<EvalMetrics> {
     const metrics = await this.evaluate();
+    const emaMetrics = this.ema ? await this.evaluateEma() : undefined;
+    if (emaMetrics) this.lastEmaEval = emaMetrics;
     const isBest = this.best === null || metrics.f1 > this.best.f1;
     if (isBest) {
       this.best = { f1: metrics.f1, step };
@@ -617,8 +659,9 @@ export class Trainer {
       eval_f1: metrics.f1,
       per_label: Object.fromEntries(Object.entries(metrics.perLabel).map(([l, m]) => [l, { precision: m.precision, recall: m.recall, f1: m.f1, support: m.support }])),
       is_best: isBest,
+      ...(emaMetrics ? { ema_eval_precision: emaMetrics.precision, ema_eval_recall: emaMetrics.recall, ema_eval_f1: emaMetrics.f1 } : {}),
     });
-    if (this.options.onEval) await this.options.onEval({ step, metrics, isBest });
+    if (this.options.onEval) await this.options.onEval({ step, metrics, isBest, emaMetrics });
     return metrics;
   }
 
@@ -706,6 +749,23 @@ export class Trainer {
       skipped_batches: this.skipped,
       train_config: trainConfigToJson(this.config),
     };
+  }
+
+  /**
+   * The weight average of a checkpoint, exactly as saved. A checkpoint written without
+   * ema_decay restarts the average from the resumed weights, with a warning.
+   */
+  private async resumeEma(dir: string): Promise<void> {
+    const saved = readEmaWeights(dir);
+    if (!saved) {
+      this.warn(`${dir} has no EMA weights (trained without ema_decay); the average starts from the resumed weights`);
+      await this.ema!.load(this.target.model.exportWeights(), 0);
+      return;
+    }
+    if (saved.state.decay !== this.ema!.decay || saved.state.warmup !== this.ema!.warmup) {
+      this.warn(`${saved.file} was averaged with ema_decay ${saved.state.decay} (warmup ${saved.state.warmup}); continuing with ${this.ema!.decay} (warmup ${this.ema!.warmup})`);
+    }
+    await this.ema!.load(saved.weights, saved.state.updates, saved.file);
   }
 
   /** Model-definition keys of the train config must agree with the model being fine-tuned. */

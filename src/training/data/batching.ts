@@ -64,6 +64,7 @@
  */
 import { TrainingExample, TrainingSpan, dedupe } from './formats';
 import { Rng, deriveSeed } from './rng';
+import { mergeDescriptions, promptsFor } from '../../processing/label-descriptions';
 
 /** Word used for an empty text, as upstream (`tokens = ["[PAD]"]`). */
 export const EMPTY_TEXT_TOKEN = '[PAD]';
@@ -89,6 +90,8 @@ export interface PreparedExample {
    * both ends inside the batch's word axis (end < L); no width limit.
    */
   tokenSpans: TrainingSpan[];
+  /** What is prompted for each class when label descriptions are given (default: the class names). */
+  prompts?: string[];
 }
 
 export interface DroppedSpans {
@@ -173,6 +176,8 @@ export function prepareSpanBatch(
   const classMask = new Uint8Array(B * C);
   const dropped: DroppedSpans = { truncated: 0, tooWide: 0, typeNotPrompted: 0 };
   const prepared: PreparedExample[] = [];
+  // label_descriptions of any example in the batch apply to that type in every row
+  const descriptions = mergeDescriptions(examples.map((e) => e.descriptions));
 
   for (let b = 0; b < B; b++) {
     const n = tokens[b].length;
@@ -216,7 +221,9 @@ export function prepareSpanBatch(
       labels[(b * S + sp.start * W + (sp.end - sp.start)) * C + k] = 1;
       kept.push(sp);
     }
-    prepared.push({ index: indices ? indices[b] : b, tokens: tokens[b], classes: cls[b], spans: kept, tokenSpans });
+    const ex: PreparedExample = { index: indices ? indices[b] : b, tokens: tokens[b], classes: cls[b], spans: kept, tokenSpans };
+    if (descriptions) ex.prompts = promptsFor(cls[b], descriptions);
+    prepared.push(ex);
   }
 
   return {

@@ -45,7 +45,7 @@
  *    reader's `dropEmpty` for that, and `skipBad` to skip bad records. Items of the "full" split
  *    carry a third part (a type description), which we accept and ignore.
  */
-import { splitWords } from '../../processing/word-splitter';
+import { WordSplitterName, splitWordsWith } from '../../processing/word-splitter';
 import { parseStringList } from './python-literal';
 import { findReservedToken, reservedTokenProblem } from '../../processing/label-tokens';
 
@@ -72,6 +72,11 @@ export interface TrainingExample {
    * Pile-NER script samples types from the batch).
    */
   askedTypes?: string[];
+  /**
+   * `label_descriptions`: entity type -> the text prompted for it (e.g. "person" -> "first name
+   * and surname of a person"). Spans and metrics keep the type name.
+   */
+  descriptions?: Record<string, string>;
 }
 
 export type DataSchema = 'gliner' | 'pilener' | 'nuner';
@@ -86,6 +91,12 @@ export interface ConvertOptions {
    * (`GLiNER.reservedLabelTokens()`). A label holding one is a bad record. Default: none.
    */
   reservedTokens?: readonly string[];
+  /**
+   * How raw texts (Pile-NER, NuNER) and their mentions are split into words: 'regex' (default,
+   * upstream's) or 'intl' (Intl.Segmenter, for Chinese, Japanese, Thai...). GLiNER-format data
+   * is already split.
+   */
+  wordSplitter?: WordSplitterName;
 }
 
 /**
@@ -144,6 +155,17 @@ export function classifyRecord(rec: unknown): DataSchema | null {
   return null;
 }
 
+/** `label_descriptions`: an object of entity type -> non-empty description. */
+function readDescriptions(raw: unknown, opts: ConvertOptions): Record<string, string> {
+  if (!isObject(raw)) throw new RecordProblem('label_descriptions', `must be an object of "type": "description", got ${typeName(raw)}`);
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(raw)) {
+    if (typeof v !== 'string' || v.trim() === '') throw new RecordProblem(`label_descriptions.${k}`, `must be a non-empty string, got ${typeName(v)}`);
+    out[makeLabel(k, `label_descriptions.${k}`, opts)] = v;
+  }
+  return out;
+}
+
 /** Validate and normalize one GLiNER-format record. */
 export function normalizeGlinerRecord(rec: unknown, opts: ConvertOptions = {}): TrainingExample {
   if (!isObject(rec)) throw new RecordProblem('', `record must be a JSON object, got ${typeName(rec)}`);
@@ -191,6 +213,7 @@ export function normalizeGlinerRecord(rec: unknown, opts: ConvertOptions = {}): 
     if (rec.negative !== undefined && rec.negative !== null) negs.push(...readLabelList(rec.negative, 'negative', opts));
     if (rec.ner_negatives != null || rec.negative != null) ex.negatives = dedupe(negs);
   }
+  if (rec.label_descriptions !== undefined && rec.label_descriptions !== null) ex.descriptions = readDescriptions(rec.label_descriptions, opts);
   return ex;
 }
 
@@ -213,7 +236,10 @@ export class MentionMatcher {
   /** Word comparisons made so far (a cost measure, independent of machine speed). */
   comparisons = 0;
 
-  constructor(readonly tokens: readonly string[]) {
+  constructor(
+    readonly tokens: readonly string[],
+    readonly splitter: WordSplitterName = 'regex',
+  ) {
     this.lowered = tokens.map((t) => t.toLowerCase());
     this.lowered.forEach((w, i) => {
       const list = this.index.get(w);
@@ -223,13 +249,13 @@ export class MentionMatcher {
   }
 
   /** A mention's lower-cased words joined: equal keys match at the same places. */
-  static key(mention: string): string {
-    return JSON.stringify(splitWords(mention).map((w) => w.text.toLowerCase()));
+  static key(mention: string, splitter: WordSplitterName = 'regex'): string {
+    return JSON.stringify(splitWordsWith(mention, splitter).map((w) => w.text.toLowerCase()));
   }
 
   /** Inclusive [start, end] word spans where `mention` occurs, left to right. Do not mutate the result. */
   find(mention: string): readonly [number, number][] {
-    return this.findKey(MentionMatcher.key(mention));
+    return this.findKey(MentionMatcher.key(mention, this.splitter));
   }
 
   /** As find(), for a key made by MentionMatcher.key. */
@@ -295,7 +321,7 @@ export class MentionMatcher {
  * words, any case) adds nothing new, so it is skipped without walking its matches again.
  */
 function addMention(spans: SpanSet, matcher: MentionMatcher, done: Set<string>, mention: string, label: string): void {
-  const key = MentionMatcher.key(mention);
+  const key = MentionMatcher.key(mention, matcher.splitter);
   const pair = JSON.stringify([label, key]);
   if (done.has(pair)) return;
   done.add(pair);
@@ -362,8 +388,8 @@ export function convertPileNerRecord(rec: unknown, opts: ConvertOptions = {}): T
   }
   if (text === null) throw new RecordProblem('conversations', `no human turn starting with ${JSON.stringify(TEXT_PREFIX)}`);
 
-  const tokens = splitWords(text).map((w) => w.text);
-  const matcher = new MentionMatcher(tokens);
+  const tokens = splitWordsWith(text, opts.wordSplitter).map((w) => w.text);
+  const matcher = new MentionMatcher(tokens, opts.wordSplitter);
   const spans = new SpanSet();
   const done = new Set<string>();
   for (const { type, mentions } of answered) {
@@ -401,8 +427,8 @@ export function convertNuNerRecord(rec: unknown, opts: ConvertOptions = {}): Tra
     throw new RecordProblem('output', `must be a list of "mention <> type" strings, got ${typeName(output)}`);
   }
 
-  const tokens = splitWords(input).map((w) => w.text);
-  const matcher = new MentionMatcher(tokens);
+  const tokens = splitWordsWith(input, opts.wordSplitter).map((w) => w.text);
+  const matcher = new MentionMatcher(tokens, opts.wordSplitter);
   const spans = new SpanSet();
   const done = new Set<string>();
   for (let k = 0; k < items.length; k++) {
