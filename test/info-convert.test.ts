@@ -73,7 +73,9 @@ describe('gliner-tf info', () => {
     const r = await cliInProcess(['info', '--model', dir, '--backend', 'wasm']);
     expect(r.code).toBe(0);
     const lines = r.stdout.trim().split('\n');
-    expect(lines.map((l) => l.split(/\s+/)[0])).toEqual(['model', 'family', 'architecture', 'encoder', 'gliner', 'vocab', 'parameters', 'weights', 'backend']);
+    // wasm (the tests' backend) adds where its matrix products run.
+    expect(lines.map((l) => l.split(/\s+/)[0])).toEqual(['model', 'family', 'architecture', 'encoder', 'gliner', 'vocab', 'parameters', 'weights', 'backend', 'matmul']);
+    expect(r.stdout).toMatch(/^matmul\s+(native: |xnnpack \(wasm SIMD\))/m);
     expect(r.stdout).toMatch(/^family\s+no published family has this architecture$/m);
     expect(r.stdout).toMatch(/^architecture\s+gliner_uni_encoder_span: span model, markerV0 span head/m);
     expect(r.stdout).toMatch(/^parameters\s+81,784 \(0\.3 MB as float32\)$/m);

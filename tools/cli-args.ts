@@ -15,9 +15,14 @@ export class UsageError extends Error {}
 /** 130 (128 + SIGINT), as shells report a Ctrl-C. */
 export const EXIT_INTERRUPTED = 130;
 
-/** The command stopped on Ctrl-C after saving its work: exit with EXIT_INTERRUPTED, no message. */
+/** Exit status after a signal, by shell convention 128 + its number: SIGINT 130, SIGTERM 143. */
+export function signalExitCode(signal: 'SIGINT' | 'SIGTERM'): number {
+  return signal === 'SIGTERM' ? 143 : EXIT_INTERRUPTED;
+}
+
+/** The command stopped on a signal (Ctrl-C, SIGTERM) after saving its work: exit 128 + the signal's number, no message. */
 export class InterruptedExit extends Error {
-  constructor() {
+  constructor(readonly exitCode: number = EXIT_INTERRUPTED) {
     super('interrupted');
     this.name = 'InterruptedExit';
   }

@@ -5,7 +5,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, InterruptedExit, UsageError, suggestCommand } from './cli-args';
+import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, InterruptedExit, UsageError, suggestCommand } from './cli-args';
 import { runPredict } from './predict-command';
 import { runTrain } from './train-command';
 import { runEval } from './eval-command';
@@ -80,7 +80,7 @@ export async function main(argv: string[]): Promise<number> {
     await cmd.run(rest);
     return EXIT_OK;
   } catch (e) {
-    if (e instanceof InterruptedExit) return EXIT_INTERRUPTED;
+    if (e instanceof InterruptedExit) return e.exitCode;
     if (e instanceof UsageError) {
       process.stderr.write(`gliner-tf ${command}: ${e.message}\nRun 'gliner-tf ${command} --help' for usage.\n`);
       return EXIT_USAGE;

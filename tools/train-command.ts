@@ -14,7 +14,7 @@ import { Trainer } from '../src/training/trainer';
 import { formatMetrics } from '../src/training/evaluate';
 import { FileSet, latestCheckpoint } from '../src/training/checkpoint';
 import { createFreshModel, freshModelOptionsFromKeys } from '../src/training/fresh-model';
-import { InterruptedExit, Options, UsageError, numberOption, parseCommand } from './cli-args';
+import { InterruptedExit, Options, UsageError, numberOption, parseCommand, signalExitCode } from './cli-args';
 
 export const TRAIN_HELP = `Usage: gliner-tf train --data FILE (--model DIR | --from-encoder DIR) --output DIR [options]
 
@@ -277,18 +277,20 @@ export async function runTrain(argv: string[], out: NodeJS.WritableStream = proc
   }
 
   let trainer: Trainer | undefined;
-  let interrupted = false;
-  const onSigint = () => {
-    if (!trainer) process.exit(130);
-    interrupted = true;
+  let interrupted: 'SIGINT' | 'SIGTERM' | null = null;
+  const onSignal = (signal: 'SIGINT' | 'SIGTERM') => {
+    if (!trainer) process.exit(signalExitCode(signal));
+    interrupted = signal;
     warn('interrupted: finishing the current update and saving a checkpoint (Ctrl-C again to quit now)');
     trainer.stop();
     process.once('SIGINT', () => process.exit(130));
     process.once('SIGTERM', () => process.exit(143));
   };
+  const onSigint = () => onSignal('SIGINT');
+  const onSigterm = () => onSignal('SIGTERM');
   process.once('SIGINT', onSigint);
   // SIGTERM (kill, a job scheduler) stops the same way: checkpoint, then release the output lock.
-  process.once('SIGTERM', onSigint);
+  process.once('SIGTERM', onSigterm);
   try {
     trainer = new Trainer(gliner, train, {
       config: cfg,
@@ -335,11 +337,11 @@ export async function runTrain(argv: string[], out: NodeJS.WritableStream = proc
     }
     if (interrupted && result.stopped) {
       warn(`saved ${result.lastCheckpoint ?? 'nothing'}; continue with --resume auto --output ${outputDir}`);
-      throw new InterruptedExit();
+      throw new InterruptedExit(signalExitCode(interrupted));
     }
   } finally {
     process.removeListener('SIGINT', onSigint);
-    process.removeListener('SIGTERM', onSigint);
+    process.removeListener('SIGTERM', onSigterm);
     trainer?.dispose();
     gliner.dispose();
   }
