@@ -21,6 +21,8 @@ import { ModelProto, ModelType, PieceType, SentencePieceModel, parseModelProto }
 import { DebertaV2Tokenizer } from '../src/tokenizer/deberta-tokenizer';
 import { parseTokenizerJson } from '../src/tokenizer/tokenizer-json';
 import { loadTokenizerFromDir } from '../src/io/tokenizer-files';
+import { parseGlinerConfig } from '../src/config';
+import { reconcileTokenizer } from '../src/gliner';
 import { readSafetensors } from '../src/io/safetensors';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -212,6 +214,18 @@ function compareWithOracle(m: SentencePieceModel, o: Oracle, text: string): void
   if (!m.byteFallback) expect({ text, normalized: m.normalize(text) }).toEqual({ text, normalized: expectedPieces.join('') });
 }
 
+/**
+ * A reference folder's tokenizer as GLiNER.fromPretrained sets it up: GLiNER 0.1.x folders ship
+ * the bare encoder tokenizer, and the loader adds [FLERT] / <<ENT>> / <<SEP>> (reconcileTokenizer).
+ */
+function glinerTokenizer(dir: string): DebertaV2Tokenizer {
+  const tok = loadTokenizerFromDir(dir);
+  const configFile = path.join(dir, 'gliner_config.json');
+  const encoderRaw = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8'));
+  reconcileTokenizer(parseGlinerConfig(JSON.parse(fs.readFileSync(configFile, 'utf8')), configFile, encoderRaw), tok);
+  return tok;
+}
+
 describe('fixture input_ids', () => {
   for (const folder of FOLDERS) {
     const dir = path.join(FIXTURES, folder);
@@ -229,7 +243,7 @@ describe('fixture input_ids', () => {
     const sep = config.sep_token ?? '<<SEP>>';
 
     test.each(data.cases.map((c) => [c.name, c] as const))(`${folder}: %s`, (_name, c) => {
-      const tok = loadTokenizerFromDir(dir);
+      const tok = glinerTokenizer(dir);
       c.tokens_as_model_sees.forEach((words, b) => {
         const classes = Array.isArray(c.id_to_classes) ? c.id_to_classes[b] : c.id_to_classes;
         const labels = Object.keys(classes)
@@ -257,7 +271,7 @@ describe('fixture input_ids', () => {
       const mask = tensors.get('train.attention_mask');
       if (!ids || !mask) continue;
       const T = ids.shape[1];
-      const tok = loadTokenizerFromDir(dir);
+      const tok = glinerTokenizer(dir);
       const config = JSON.parse(fs.readFileSync(path.join(dir, 'gliner_config.json'), 'utf8')) as { ent_token?: string; sep_token?: string };
       const prompt = [...train.labels.flatMap((l) => [config.ent_token ?? '<<ENT>>', l]), config.sep_token ?? '<<SEP>>'];
       train.examples.forEach((ex, b) => {
@@ -796,7 +810,7 @@ describe('tokenizer.json', () => {
 
   test('errors name the file and key', () => {
     const good = toTokenizerJson(model, []) as Record<string, unknown>;
-    expectError(() => parseTokenizerJson({ ...good, model: { type: 'BPE', vocab: {} } }, 'a.json'), 'a.json', 'model.type', 'BPE');
+    expectError(() => parseTokenizerJson({ ...good, model: { type: 'WordLevel', vocab: {} } }, 'a.json'), 'a.json', 'model.type', 'WordLevel');
     expectError(() => parseTokenizerJson({ ...good, model: { type: 'Unigram', vocab: [['a', 'x']] } }, 'b.json'), 'b.json', 'model.vocab[0]');
     expectError(() => parseTokenizerJson({ ...good, model: { type: 'Unigram', vocab: [['a', 0]], unk_id: 4 } }, 'c.json'), 'c.json', 'model.unk_id');
     expectError(() => parseTokenizerJson({ ...good, normalizer: { type: 'Foo' } }, 'd.json'), 'd.json', 'normalizer.type', 'Foo');

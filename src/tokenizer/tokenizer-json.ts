@@ -15,6 +15,8 @@ import { ByteBuffer, PrecompiledCharsmap } from './normalizer';
 import { SafeRegex, compileModelRegex } from './safe-regex';
 import { PieceType, UnigramModel } from './unigram';
 import type { AddedToken, SubwordModel } from './deberta-tokenizer';
+import { ByteLevelBpeModel } from './byte-level-bpe';
+import { WordPieceModel, bertNormalize, bertPreTokenize } from './wordpiece';
 
 type Json = unknown;
 type JsonObject = Record<string, unknown>;
@@ -128,6 +130,17 @@ function buildNormalizer(spec: Json, path: string): StringTransform {
       return (s) => s.normalize(type);
     case 'StripAccents':
       return (s) => s.replace(/\p{Mn}/gu, '');
+    case 'BertNormalizer': {
+      const sa = o.strip_accents;
+      if (sa !== undefined && sa !== null && typeof sa !== 'boolean') throw new JsonShapeError(`${path}.strip_accents must be a boolean or null`);
+      const opts = {
+        cleanText: optionalBool(o.clean_text, `${path}.clean_text`, true),
+        handleChineseChars: optionalBool(o.handle_chinese_chars, `${path}.handle_chinese_chars`, true),
+        stripAccents: (sa ?? null) as boolean | null,
+        lowercase: optionalBool(o.lowercase, `${path}.lowercase`, true),
+      };
+      return (s) => bertNormalize(s, opts);
+    }
     case 'Prepend': {
       const prefix = expectString(o.prepend, `${path}.prepend`);
       return (s) => (s.length > 0 ? prefix + s : s);
@@ -318,7 +331,7 @@ export class HfUnigramModel implements SubwordModel {
 }
 
 export interface ParsedTokenizerJson {
-  model: HfUnigramModel;
+  model: SubwordModel;
   addedTokens: AddedToken[];
 }
 
@@ -331,24 +344,11 @@ export function parseTokenizerJson(json: Json, source = 'tokenizer.json'): Parse
     const root = expectObject(json, '(root)');
     const model = expectObject(root.model, 'model');
     const type = model.type === undefined ? 'Unigram' : expectString(model.type, 'model.type');
-    if (type !== 'Unigram') throw new JsonShapeError(`model.type ${JSON.stringify(type)} is not supported (only "Unigram")`);
-    if (!Array.isArray(model.vocab) || model.vocab.length === 0) throw new JsonShapeError('model.vocab must be a non-empty array of [piece, score]');
-    const vocab: [string, number][] = model.vocab.map((e, i) => {
-      if (!Array.isArray(e) || e.length !== 2 || typeof e[0] !== 'string' || typeof e[1] !== 'number' || !Number.isFinite(e[1])) {
-        throw new JsonShapeError(`model.vocab[${i}] must be [string, finite number]`);
-      }
-      return [e[0], e[1]];
-    });
-    let unkId: number | null = null;
-    if (model.unk_id !== undefined && model.unk_id !== null) {
-      if (!Number.isSafeInteger(model.unk_id) || (model.unk_id as number) < 0 || (model.unk_id as number) >= vocab.length) {
-        throw new JsonShapeError(`model.unk_id ${JSON.stringify(model.unk_id)} is not an index into model.vocab (${vocab.length} entries)`);
-      }
-      unkId = model.unk_id as number;
-    }
-    const byteFallback = optionalBool(model.byte_fallback, 'model.byte_fallback', false);
-    const normalize = buildNormalizer(root.normalizer, 'normalizer');
-    const preTokenize = buildPreTokenizer(root.pre_tokenizer, 'pre_tokenizer');
+    let subword: SubwordModel;
+    if (type === 'Unigram') subword = parseUnigram(root, model);
+    else if (type === 'BPE') subword = parseBpe(root, model);
+    else if (type === 'WordPiece') subword = parseWordPiece(root, model);
+    else throw new JsonShapeError(`model.type ${JSON.stringify(type)} is not supported (Unigram, BPE, WordPiece)`);
 
     const addedTokens: AddedToken[] = [];
     if (root.added_tokens !== undefined && root.added_tokens !== null) {
@@ -365,9 +365,107 @@ export function parseTokenizerJson(json: Json, source = 'tokenizer.json'): Parse
         });
       });
     }
-    return { model: new HfUnigramModel(vocab, unkId, byteFallback, normalize, preTokenize), addedTokens };
+    return { model: subword, addedTokens };
   } catch (e) {
     if (e instanceof JsonShapeError) throw new Error(`${source}: ${e.message}`);
     throw e;
   }
+}
+
+function parseUnigram(root: JsonObject, model: JsonObject): HfUnigramModel {
+  if (!Array.isArray(model.vocab) || model.vocab.length === 0) throw new JsonShapeError('model.vocab must be a non-empty array of [piece, score]');
+  const vocab: [string, number][] = model.vocab.map((e, i) => {
+    if (!Array.isArray(e) || e.length !== 2 || typeof e[0] !== 'string' || typeof e[1] !== 'number' || !Number.isFinite(e[1])) {
+      throw new JsonShapeError(`model.vocab[${i}] must be [string, finite number]`);
+    }
+    return [e[0], e[1]];
+  });
+  let unkId: number | null = null;
+  if (model.unk_id !== undefined && model.unk_id !== null) {
+    if (!Number.isSafeInteger(model.unk_id) || (model.unk_id as number) < 0 || (model.unk_id as number) >= vocab.length) {
+      throw new JsonShapeError(`model.unk_id ${JSON.stringify(model.unk_id)} is not an index into model.vocab (${vocab.length} entries)`);
+    }
+    unkId = model.unk_id as number;
+  }
+  const byteFallback = optionalBool(model.byte_fallback, 'model.byte_fallback', false);
+  const normalize = buildNormalizer(root.normalizer, 'normalizer');
+  const preTokenize = buildPreTokenizer(root.pre_tokenizer, 'pre_tokenizer');
+  return new HfUnigramModel(vocab, unkId, byteFallback, normalize, preTokenize);
+}
+
+/** `model.vocab` of BPE / WordPiece: {piece: id}. */
+function pieceVocab(model: JsonObject): Map<string, number> {
+  const v = expectObject(model.vocab, 'model.vocab');
+  const out = new Map<string, number>();
+  for (const [piece, id] of Object.entries(v)) {
+    if (!Number.isSafeInteger(id) || (id as number) < 0) throw new JsonShapeError(`model.vocab[${JSON.stringify(piece)}] must be a non-negative integer id`);
+    out.set(piece, id as number);
+  }
+  if (out.size === 0) throw new JsonShapeError('model.vocab must not be empty');
+  return out;
+}
+
+function optionalStringOrNull(v: Json, path: string): string | null {
+  if (v === undefined || v === null) return null;
+  return expectString(v, path);
+}
+
+function parseBpe(root: JsonObject, model: JsonObject): ByteLevelBpeModel {
+  const vocab = pieceVocab(model);
+  if (!Array.isArray(model.merges)) throw new JsonShapeError('model.merges must be an array');
+  // Two layouts: "a b" strings (tokenizers < 0.20) or ["a", "b"] pairs.
+  const merges: [string, string][] = model.merges.map((m, i) => {
+    if (typeof m === 'string') {
+      const k = m.indexOf(' ');
+      if (k <= 0 || m.indexOf(' ', k + 1) !== -1) throw new JsonShapeError(`model.merges[${i}] must be "left right"`);
+      return [m.slice(0, k), m.slice(k + 1)];
+    }
+    if (Array.isArray(m) && m.length === 2 && typeof m[0] === 'string' && typeof m[1] === 'string') return [m[0], m[1]];
+    throw new JsonShapeError(`model.merges[${i}] must be "left right" or [left, right]`);
+  });
+  for (const key of ['continuing_subword_prefix', 'end_of_word_suffix'] as const) {
+    if (optionalStringOrNull(model[key], `model.${key}`)) throw new JsonShapeError(`model.${key} is not supported for byte-level BPE`);
+  }
+  if (model.dropout !== undefined && model.dropout !== null && model.dropout !== 0) throw new JsonShapeError('model.dropout is not supported (inference tokenizers have none)');
+  if (optionalBool(model.byte_fallback, 'model.byte_fallback', false)) throw new JsonShapeError('model.byte_fallback=true is not supported for BPE');
+  const unkToken = optionalStringOrNull(model.unk_token, 'model.unk_token');
+  let unkId: number | null = null;
+  if (unkToken !== null) {
+    const id = vocab.get(unkToken);
+    if (id === undefined) throw new JsonShapeError(`model.unk_token ${JSON.stringify(unkToken)} is not in model.vocab`);
+    unkId = id;
+  }
+  // The pre-tokenizer must be ByteLevel (alone or as the only step of a Sequence).
+  let pre = expectObject(root.pre_tokenizer, 'pre_tokenizer');
+  let prePath = 'pre_tokenizer';
+  if (pre.type === 'Sequence' && Array.isArray(pre.pretokenizers) && pre.pretokenizers.length === 1) {
+    pre = expectObject(pre.pretokenizers[0], 'pre_tokenizer.pretokenizers[0]');
+    prePath = 'pre_tokenizer.pretokenizers[0]';
+  }
+  if (pre.type !== 'ByteLevel') throw new JsonShapeError(`${prePath}.type ${JSON.stringify(pre.type)} is not supported with BPE (only "ByteLevel")`);
+  return new ByteLevelBpeModel({
+    vocab,
+    merges,
+    unkId,
+    ignoreMerges: optionalBool(model.ignore_merges, 'model.ignore_merges', false),
+    addPrefixSpace: optionalBool(pre.add_prefix_space, `${prePath}.add_prefix_space`, true),
+    useRegex: optionalBool(pre.use_regex, `${prePath}.use_regex`, true),
+    normalize: buildNormalizer(root.normalizer, 'normalizer'),
+  });
+}
+
+function parseWordPiece(root: JsonObject, model: JsonObject): WordPieceModel {
+  const vocab = pieceVocab(model);
+  const pre = root.pre_tokenizer === null || root.pre_tokenizer === undefined ? null : expectObject(root.pre_tokenizer, 'pre_tokenizer');
+  if (!pre || pre.type !== 'BertPreTokenizer') throw new JsonShapeError(`pre_tokenizer.type ${JSON.stringify(pre?.type ?? null)} is not supported with WordPiece (only "BertPreTokenizer")`);
+  const maxChars = model.max_input_chars_per_word ?? 100;
+  if (!Number.isSafeInteger(maxChars) || (maxChars as number) < 1) throw new JsonShapeError('model.max_input_chars_per_word must be a positive integer');
+  return new WordPieceModel({
+    vocab,
+    unkToken: optionalStringOrNull(model.unk_token, 'model.unk_token') ?? '[UNK]',
+    prefix: optionalStringOrNull(model.continuing_subword_prefix, 'model.continuing_subword_prefix') ?? '##',
+    maxInputCharsPerWord: maxChars as number,
+    normalize: buildNormalizer(root.normalizer, 'normalizer'),
+    preTokenize: bertPreTokenize,
+  });
 }
