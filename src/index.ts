@@ -21,3 +21,5 @@ export { createFreshModel, writeFreshModel } from './training/fresh-model';
 export { readTrainingFile, readTrainingExamples, BatchPlanner } from './training/data';
 export type { TrainingExample } from './training/data';
 export type { TrainConfig } from './training/train-config';
+export { startServer } from './serve/app';
+export type { ServeOptions, RunningServer } from './serve/app';
