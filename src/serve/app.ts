@@ -86,6 +86,8 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: true, allErrors: false } },
     forceCloseConnections: 'idle',
   });
+  // JSON only: a text/plain body is a 415, not a string that fails validation.
+  app.removeContentTypeParser(['text/plain']);
 
   const retryAfter = () => String(Math.max(1, Math.ceil((batcher.queueDepth / batcher.maxBatchSize) * 0.5)));
   const sendError = (reply: FastifyReply, e: HttpError) => {
@@ -184,7 +186,13 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       // app.close stops listening and waits for in-flight requests; the batcher keeps running them.
       const closed = app.close();
       await batcher.drain();
-      await closed;
+      // Keep-alive sockets that carried the last answers are idle now; close them so close() ends.
+      const sweep = setInterval(() => app.server.closeIdleConnections(), 50);
+      try {
+        await closed;
+      } finally {
+        clearInterval(sweep);
+      }
       if (ownModel && model instanceof GLiNER) model.dispose();
     },
   };
