@@ -28,3 +28,6 @@ export { OutputLock, OutputLockedError } from './training/output-lock';
 export { runPredictStream, groupRecords } from './pipeline/predict-stream';
 export { createResultWriter } from './output/formats';
 export type { ResultWriter } from './output/formats';
+
+export { startServer } from './serve/app';
+export type { ServeOptions, RunningServer } from './serve/app';

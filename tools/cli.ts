@@ -19,6 +19,10 @@ const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promi
     summary: 'describe a model folder (family, sizes, parameters, weights, backend)',
     run: (argv) => (require('./info-command') as typeof import('./info-command')).runInfo(argv),
   },
+  serve: {
+    summary: 'HTTP service with dynamic batching and a demo page (see serve --help)',
+    run: (argv) => (require('./serve-command') as typeof import('./serve-command')).runServe(argv),
+  },
   convert: {
     summary: 'convert pytorch_model.bin to model.safetensors (verified, atomic)',
     run: (argv) => (require('./convert-command') as typeof import('./convert-command')).runConvert(argv),

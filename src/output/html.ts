@@ -117,7 +117,7 @@ function renderPieces(text: string, pieces: readonly Piece[], from: number, to: 
   return html + escapeHtml(text.slice(at, to));
 }
 
-const STYLE = `
+export const STYLE = `
 body{font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;margin:2rem auto;max-width:60rem;padding:0 1rem;color:#1b1b1b;background:#fff}
 h1{font-size:1.4rem;margin:0 0 1rem}
 h2{font-size:.95rem;color:#555;margin:1.5rem 0 .4rem;font-weight:600}
