@@ -19,6 +19,14 @@ const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promi
     summary: 'describe a model folder (family, sizes, parameters, weights, backend)',
     run: (argv) => (require('./info-command') as typeof import('./info-command')).runInfo(argv),
   },
+  queue: {
+    summary: 'push a corpus to a Redis job queue, follow it, export results (see --help)',
+    run: (argv) => (require('./queue-command') as typeof import('./queue-command')).runQueue(argv),
+  },
+  worker: {
+    summary: 'predict chunks of a Redis job queue (run as many as you like, anywhere)',
+    run: (argv) => (require('./queue-command') as typeof import('./queue-command')).runWorker(argv),
+  },
   convert: {
     summary: 'convert pytorch_model.bin to model.safetensors (verified, atomic)',
     run: (argv) => (require('./convert-command') as typeof import('./convert-command')).runConvert(argv),
