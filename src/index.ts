@@ -31,3 +31,10 @@ export type { ResultWriter } from './output/formats';
 
 export { startServer } from './serve/app';
 export type { ServeOptions, RunningServer } from './serve/app';
+
+export { PredictPool, WorkerCrashedError } from './parallel/predict-pool';
+export type { PredictPoolOptions, WorkerKind } from './parallel/predict-pool';
+export { CorpusQueue } from './queue/corpus-queue';
+export type { QueueDoc, QueueStatus, PushResult, QueueConnection } from './queue/corpus-queue';
+export { ExtractionWorker } from './queue/extraction-worker';
+export type { ExtractionWorkerOptions, ChunkEvent } from './queue/extraction-worker';

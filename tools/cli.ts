@@ -23,6 +23,14 @@ const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promi
     summary: 'HTTP service with dynamic batching and a demo page (see serve --help)',
     run: (argv) => (require('./serve-command') as typeof import('./serve-command')).runServe(argv),
   },
+  queue: {
+    summary: 'push a corpus to a Redis job queue, follow it, export results (see --help)',
+    run: (argv) => (require('./queue-command') as typeof import('./queue-command')).runQueue(argv),
+  },
+  worker: {
+    summary: 'predict chunks of a Redis job queue (run as many as you like, anywhere)',
+    run: (argv) => (require('./queue-command') as typeof import('./queue-command')).runWorker(argv),
+  },
   convert: {
     summary: 'convert pytorch_model.bin to model.safetensors (verified, atomic)',
     run: (argv) => (require('./convert-command') as typeof import('./convert-command')).runConvert(argv),

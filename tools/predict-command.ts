@@ -12,6 +12,7 @@ import { ProgressBar } from '../src/util/progress';
 import { openAtomicFileStream } from '../src/io/atomic-stream';
 import { DEFAULT_MAX_LINE_BYTES, readFileLines } from '../src/io/line-reader';
 import { runPredictStream } from '../src/pipeline/predict-stream';
+import { PredictPool } from '../src/parallel/predict-pool';
 import { UsageError, numberOption, parseCommand, requireOption } from './cli-args';
 import { OUTPUT_FORMATS, createResultWriter, isOutputFormat } from '../src/output/formats';
 
@@ -53,6 +54,11 @@ Options:
                        temporary file, renamed into place when complete)
   --max-line-bytes N   longest input line accepted (after gzip)                [default: 16 MiB]
   --backend NAME       auto | tensorflow | wasm | cpu                              [default: auto]
+  --workers N          predict in N worker processes, each with its own model and
+                       cores / N wasm threads; output order is input order (see README,
+                       "Scaling out")                                [default: this process]
+  --worker-kind KIND   process | thread (worker_threads)                     [default: process]
+  --threads-per-worker N  wasm threads per worker            [default: max(1, cores / N)]
   --quiet              no progress bar or warnings on standard error
   -h, --help           show this help
 
@@ -184,6 +190,9 @@ export async function runPredict(argv: string[], out: NodeJS.WritableStream = pr
     offline: { type: 'boolean' },
     quiet: { type: 'boolean' },
     'max-line-bytes': { type: 'string' },
+    workers: { type: 'string' },
+    'worker-kind': { type: 'string' },
+    'threads-per-worker': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
@@ -213,14 +222,15 @@ export async function runPredict(argv: string[], out: NodeJS.WritableStream = pr
     process.stderr.write('gliner-tf: reading texts from standard input (Ctrl-D to end)\n');
   }
 
-  const model = await GLiNER.fromPretrained(modelDir, {
-    backend,
-    onWarning: quiet ? () => {} : undefined,
+  const loadOptions = {
     revision: values.revision as string | undefined,
     cacheDir: values['cache-dir'] as string | undefined,
     localFilesOnly: Boolean(values.offline),
     quiet,
-  });
+  };
+  // --workers: a pool of worker processes predicts; this process only reads and writes.
+  const pool = values.workers === undefined ? null : await startPool(values, modelDir, backend, loadOptions);
+  const model = pool ? null : await GLiNER.fromPretrained(modelDir, { backend, onWarning: quiet ? () => {} : undefined, ...loadOptions });
   // Results go out as each group is done (html holds them for its page, see createResultWriter).
   const sink = values.output ? await openAtomicFileStream(values.output as string) : null;
   try {
@@ -239,8 +249,12 @@ export async function runPredict(argv: string[], out: NodeJS.WritableStream = pr
           return l;
         });
         index += group.length;
-        return model.batchPredictEntities(group.map((r) => r.text), perText, options);
+        const texts = group.map((r) => r.text);
+        if (pool) return pool.predict(texts, perText, options, group.map((r, i) => r.where ?? `text ${index - group.length + i + 1}`));
+        return model!.batchPredictEntities(texts, perText, options);
       },
+      // Two groups per worker keep every worker busy while results are written in order.
+      concurrency: pool ? pool.size * 2 : 1,
       writer: createResultWriter(format, { labels: labels && labelNames(labels), title: values.input ? `gliner-tf: ${values.input}` : undefined }),
       write: sink ? (t) => sink.write(t) : streamWriter(out),
       onGroup: (n) => progress.update(n),
@@ -251,6 +265,17 @@ export async function runPredict(argv: string[], out: NodeJS.WritableStream = pr
     await sink?.abort();
     throw e;
   } finally {
-    model.dispose();
+    model?.dispose();
+    await pool?.close();
   }
+}
+
+async function startPool(values: Record<string, unknown>, modelDir: string, backend: BackendPreference, load: object): Promise<PredictPool> {
+  const workers = numberOption(values, 'workers', 1, (v) => Number.isInteger(v) && v >= 1 && v <= 256, 'an integer in [1, 256]');
+  const kind = (values['worker-kind'] ?? 'process') as string;
+  if (kind !== 'process' && kind !== 'thread') throw new UsageError(`--worker-kind must be process or thread, got '${kind}'`);
+  const threads = values['threads-per-worker'] === undefined
+    ? undefined
+    : numberOption(values, 'threads-per-worker', 1, (v) => Number.isInteger(v) && v >= 1 && v <= 8, 'an integer in [1, 8]');
+  return PredictPool.start({ model: modelDir, workers, kind, threadsPerWorker: threads, backend, ...load });
 }
