@@ -10,6 +10,7 @@ import { ChildProcess, spawn } from 'child_process';
 import IORedis from 'ioredis';
 import { GLiNER } from '../src/gliner';
 import { CLI, ROOT, runCli } from './helpers/cli';
+import { expectSameEntities } from './helpers/entities';
 import { CORPUS_LABELS, makeCorpus, toJsonl } from './helpers/corpus';
 import { REDIS_BIN, RedisServer } from './helpers/redis-server';
 
@@ -47,15 +48,6 @@ async function expected(docs: ReturnType<typeof makeCorpus>) {
   }
 }
 
-/**
- * Same spans, labels and texts exactly; scores within 1e-5 (chunks batch documents differently
- * from one call over all of them, and padding moves float32 scores by ~1e-7).
- */
-function expectSameEntities(got: { score: number }[][], want: { score: number }[][]) {
-  const strip = (x: { score: number }[][]) => x.map((es) => es.map(({ score, ...rest }) => rest));
-  expect(strip(got)).toEqual(strip(want));
-  got.forEach((es, i) => es.forEach((e, j) => expect(Math.abs(e.score - want[i][j].score)).toBeLessThan(1e-5)));
-}
 
 maybe('gliner-tf queue / worker on redis-server', () => {
   let dir: string;

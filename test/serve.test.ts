@@ -11,6 +11,7 @@ import { GLiNER } from '../src/gliner';
 import { RunningServer, startServer } from '../src/serve/app';
 import { Batcher, planBatch } from '../src/serve/batcher';
 import { CLI, ROOT } from './helpers/cli';
+import { expectSameEntities } from './helpers/entities';
 
 const DEMO = path.join(ROOT, 'fixtures', 'models', 'demo');
 const LABELS = ['person', 'organization', 'city', 'date'];
@@ -24,18 +25,6 @@ const TEXTS = [
   Array.from({ length: 30 }, (_, i) => `Pera Vask ${i} visited Kestel on 1 May 20${10 + (i % 10)} for Dorvo Group.`).join(' '),
 ];
 
-/**
- * Same entities (spans, texts, labels, order) exactly; scores to 1e-5: a batch pads its rows to
- * the longest text and prompt in it, which moves float32 sums by a few ulps (seen: 1.4e-6).
- */
-function expectSameEntities(got: any, want: any): void {
-  const strip = (x: any): any => (Array.isArray(x) ? x.map(strip) : { ...x, score: undefined });
-  expect(strip(got)).toEqual(strip(want));
-  const scores = (x: any): number[] => (Array.isArray(x) ? x.flatMap(scores) : [x.score]);
-  const a = scores(got);
-  const b = scores(want);
-  a.forEach((s, i) => expect(Math.abs(s - b[i])).toBeLessThanOrEqual(1e-5));
-}
 
 let model: GLiNER;
 let server: RunningServer;
