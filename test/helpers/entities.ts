@@ -2,8 +2,8 @@
  * Entities from two ways of running the same texts (batched vs alone, windowed vs cut, a server
  * batch, a queue chunk, a worker): the same spans, texts, labels and order exactly, scores within
  * SCORE_ATOL. Scores are not compared bit for bit: a batch pads its rows to its longest text and
- * prompt, and the native BLAS path (kernels/native-blas.ts) blocks a product by its row count,
- * either of which moves float32 sums by a few ulps (seen: up to 1.6e-6).
+ * prompt, and the native BLAS path (kernels/native-blas.ts) blocks a product by its row count and
+ * thread count, either of which moves float32 sums by a few ulps (seen: up to 1.6e-6).
  */
 export const SCORE_ATOL = 1e-5;
 
