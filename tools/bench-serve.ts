@@ -6,8 +6,7 @@
  *   npx ts-node --transpile-only tools/make-random-model.ts --family gliner_small-v2.1 --output /tmp/small
  *   npx ts-node --transpile-only tools/bench-serve.ts --model /tmp/small [--duration 15]
  */
-import { spawn } from 'child_process';
-import * as path from 'path';
+import { ServeChild, startServeChild } from './serve-child';
 import { parseArgs } from 'util';
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const autocannon = require('autocannon');
@@ -18,19 +17,8 @@ const TEXTS = [
   'Cristiano Ronaldo won the Ballon d\'Or in 2008.',
 ];
 
-async function serve(model: string, batch: number): Promise<{ url: string; stop: () => Promise<void> }> {
-  const cli = path.join(__dirname, 'cli.ts');
-  const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', cli, 'serve', '--model', model, '--port', '0', '--max-batch-size', String(batch), '--max-wait-ms', batch > 1 ? '5' : '0', '--max-queue', '4096'], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let err = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stderr!.on('data', (d) => {
-      err += d;
-      const m = /listening on (\S+) /.exec(err);
-      if (m) resolve(m[1]);
-    });
-    child.on('exit', () => reject(new Error(err)));
-  });
-  return { url, stop: () => new Promise((r) => (child.once('exit', () => r()), child.kill('SIGTERM'))) };
+function serve(model: string, batch: number): Promise<ServeChild> {
+  return startServeChild(['--model', model, '--max-batch-size', String(batch), '--max-wait-ms', batch > 1 ? '5' : '0', '--max-queue', '4096']);
 }
 
 async function main(): Promise<void> {

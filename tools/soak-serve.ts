@@ -8,8 +8,7 @@
  * Prints one line per sample and a summary (RSS after the first minute vs at the end, the
  * largest, requests and errors). The server runs in a child process on 127.0.0.1.
  */
-import { spawn } from 'child_process';
-import * as path from 'path';
+import { startServeChild } from './serve-child';
 import { parseArgs } from 'util';
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const autocannon = require('autocannon');
@@ -31,17 +30,8 @@ async function main(): Promise<void> {
     },
   });
   if (!values.model) throw new Error('--model is required');
-  const cli = path.join(__dirname, 'cli.ts');
-  const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', cli, 'serve', '--model', values.model, '--port', '0'], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let err = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stderr!.on('data', (d) => {
-      err += d;
-      const m = /listening on (\S+) /.exec(err);
-      if (m) resolve(m[1]);
-    });
-    child.on('exit', () => reject(new Error(err)));
-  });
+  const server = await startServeChild(['--model', values.model]);
+  const url = server.url;
   const rssMb = async (): Promise<number> => {
     const text = await (await fetch(`${url}/metrics`)).text();
     const m = /^process_resident_memory_bytes (\d+(?:\.\d+)?(?:e\+\d+)?)$/m.exec(text);
@@ -67,7 +57,7 @@ async function main(): Promise<void> {
   });
   clearInterval(timer);
   samples.push({ t: seconds, rss: await rssMb() });
-  await new Promise<void>((r) => (child.once('exit', () => r()), child.kill('SIGTERM')));
+  await server.stop();
   const afterWarmup = samples.find((s) => s.t >= 60) ?? samples[samples.length - 1];
   const end = samples[samples.length - 1];
   const max = Math.max(...samples.map((s) => s.rss));
